@@ -1,0 +1,23 @@
+"""Sender → TCP → receiver at max rate with the ``null`` engine: the transport ceiling per wire format.
+
+Every classifier path's streamed figure is bounded by this one; dividing by it tells how
+much of the budget the model takes.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from fixtures.bench import StreamCase
+from iotbench.engines.null import NullEngine
+
+WIRES = {"v1%f": ("%f", False), "v2%d": ("%d", True), "binary": ("binary", False)}
+
+
+@pytest.mark.parametrize("wire", list(WIRES))
+def test_tcp_stream_null(stream_benchmark, sizes, wire):
+    fmt, v2 = WIRES[wire]
+    case = StreamCase(images=sizes.images, fmt=fmt, v2=v2, batch=256)
+    summary = stream_benchmark(NullEngine(), case)
+    assert summary["received"] == sizes.images
+    assert summary["classified"] + summary["rejected"] + summary["lost"] == summary["sender"]["sent"]

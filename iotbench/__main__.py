@@ -1,0 +1,5 @@
+import sys
+
+from iotbench.cli import main
+
+sys.exit(main())

@@ -1,0 +1,314 @@
+"""Train a registered model on CIFAR-10 and deliver it as a native ``.keras`` file plus a JSON sidecar.
+
+    python -m iotbench.models.train cnn --epochs 24 --out models/cnn.keras
+    python -m iotbench.models.train cnn --epochs 24 --out models/cnn.keras --resume
+    python -m iotbench.models.train cnn --out models/cnn.keras --finalize   # deliver the last checkpoint as is
+
+Recipe: tf.data (cache, shuffle, random horizontal flip and 4-pixel zero-pad + random 32x32
+crop, batch, prefetch), label smoothing 0.1, a one-cycle learning rate (linear warm-up to the
+peak, then cosine annealing to ~0) computed per step from the total epoch count.  The test set
+is the validation set, so the per-epoch log shows test accuracy.
+
+Files for ``--out models/NAME.keras``: ``models/NAME.ckpt.keras`` (full model with optimizer,
+written after every epoch), ``models/NAME.state.json`` (epochs done, settings, history) and,
+at the end, ``models/NAME.keras`` (inference model, no optimizer) and ``models/NAME.json``.
+The checkpoint and state are removed once training finishes (``--keep-checkpoint`` keeps them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from iotbench.models import get, preprocess
+
+DEFAULTS = {
+    # optimizer, peak lr, decoupled weight decay (the ResNet already has L2 1e-4 in its layers)
+    "cnn": {"optimizer": "adamw", "lr": 2e-3, "weight_decay": 5e-2},
+    "resnet20": {"optimizer": "sgd", "lr": 0.1, "weight_decay": 0.0},
+}
+LABEL_SMOOTHING = 0.1
+WARMUP_FRACTION = 0.15
+NUM_CLASSES = 10
+
+
+def paths(out: Path) -> dict[str, Path]:
+    out = Path(out)
+    if out.suffix != ".keras":
+        raise ValueError(f"--out must end in .keras, not {out}")
+    stem = out.with_suffix("")
+    return {
+        "out": out,
+        "ckpt": stem.with_name(stem.name + ".ckpt.keras"),
+        "state": stem.with_name(stem.name + ".state.json"),
+        "sidecar": stem.with_suffix(".json"),
+    }
+
+
+def _keras():
+    import keras
+
+    @keras.saving.register_keras_serializable(package="iotbench")
+    class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
+        """Linear warm-up from peak/div to peak over ``warmup_steps``, then cosine down to peak/final_div."""
+
+        def __init__(self, peak, total_steps, warmup_steps, div=25.0, final_div=1e4):
+            self.peak = float(peak)
+            self.total_steps = int(total_steps)
+            self.warmup_steps = int(warmup_steps)
+            self.div = float(div)
+            self.final_div = float(final_div)
+
+        def __call__(self, step):
+            from keras import ops
+
+            step = ops.cast(step, "float32")
+            start, end = self.peak / self.div, self.peak / self.final_div
+            warm = max(self.warmup_steps, 1)
+            up = start + (self.peak - start) * ops.minimum(step / warm, 1.0)
+            t = ops.clip((step - warm) / max(self.total_steps - warm, 1), 0.0, 1.0)
+            down = end + (self.peak - end) * 0.5 * (1.0 + ops.cos(math.pi * t))
+            return ops.where(step < warm, up, down)
+
+        def get_config(self):
+            return {"peak": self.peak, "total_steps": self.total_steps, "warmup_steps": self.warmup_steps,
+                    "div": self.div, "final_div": self.final_div}
+
+    return keras, OneCycle
+
+
+def make_datasets(transform: str, batch_size: int, seed: int, limit: int | None, augment: bool = True):
+    import tensorflow as tf
+
+    from iotbench.data import cifar10
+
+    train, test = cifar10.load("train"), cifar10.load("test")
+    x_train, y_train = train.images, train.labels
+    if limit:
+        x_train, y_train = x_train[:limit], y_train[:limit]
+    x_train = preprocess(x_train, transform)
+    x_test = preprocess(test.images, transform)
+    y_train_1h = np.eye(NUM_CLASSES, dtype=np.float32)[y_train]
+    y_test_1h = np.eye(NUM_CLASSES, dtype=np.float32)[test.labels]
+
+    def aug(pair, xy):
+        x, y = xy
+        s1, s2 = pair[0], pair[1]
+        x = tf.image.stateless_random_flip_left_right(x, seed=s1)
+        x = tf.pad(x, [[4, 4], [4, 4], [0, 0]])
+        x = tf.image.stateless_random_crop(x, size=[32, 32, 3], seed=s2)
+        return x, y
+
+    ds = tf.data.Dataset.from_tensor_slices((x_train, y_train_1h)).cache()
+    ds = ds.shuffle(len(x_train), seed=seed, reshuffle_each_iteration=True)
+    if augment:
+        rng = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(4).map(
+            lambda v: tf.reshape(v, [2, 2]))
+        ds = tf.data.Dataset.zip((rng, ds)).map(aug, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    val = tf.data.Dataset.from_tensor_slices((x_test, y_test_1h)).batch(500).cache().prefetch(tf.data.AUTOTUNE)
+    return ds, val, len(x_train), (x_test, test.labels)
+
+
+def make_optimizer(keras, OneCycle, kind, lr, weight_decay, total_steps):
+    schedule = OneCycle(lr, total_steps, int(round(WARMUP_FRACTION * total_steps)))
+    if kind == "sgd":
+        return keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True,
+                                    weight_decay=weight_decay or None)
+    if kind == "adamw":
+        return keras.optimizers.AdamW(schedule, weight_decay=weight_decay)
+    raise ValueError(f"unknown optimizer {kind!r}")
+
+
+def recipe_text(s: dict) -> str:
+    opt = ("SGD momentum 0.9 nesterov" if s["optimizer"] == "sgd" else "AdamW") + f", peak lr {s['lr']:g}"
+    if s["weight_decay"]:
+        opt += f", decoupled weight decay {s['weight_decay']:g}"
+    return (f"{opt}; one-cycle lr per step over {s['epochs']} epochs (linear warm-up from peak/25 for "
+            f"{WARMUP_FRACTION:.0%} of steps, cosine to peak/1e4); categorical cross-entropy, label smoothing "
+            f"{LABEL_SMOOTHING}; batch {s['batch_size']}; augmentation: "
+            + ("random horizontal flip + 4-px zero pad and random 32x32 crop" if s["augment"] else "none")
+            + f"; input transform {s['input_transform']}; seed {s['seed']}; "
+            f"training images {s['train_images']}; tf.data cache/shuffle/map/batch/prefetch")
+
+
+def _read_state(p: Path) -> dict:
+    return json.loads(p.read_text())
+
+
+def _write_json(p: Path, obj: dict) -> None:
+    tmp = p.with_name(p.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2) + "\n")
+    os.replace(tmp, p)
+
+
+def sha256(p: Path) -> str:
+    h = hashlib.sha256()
+    with open(p, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def train(name: str, epochs: int | None = None, batch_size: int = 128, out: Path | None = None, seed: int = 0,
+          resume: bool = False, lr: float | None = None, optimizer: str | None = None,
+          weight_decay: float | None = None, limit: int | None = None, augment: bool = True,
+          keep_checkpoint: bool = False, finalize_only: bool = False, verbose: int = 2) -> dict:
+    spec = get(name)
+    p = paths(out or Path("models") / f"{name}.keras")
+    p["out"].parent.mkdir(parents=True, exist_ok=True)
+    keras, OneCycle = _keras()
+
+    if resume or finalize_only:
+        if not (p["ckpt"].is_file() and p["state"].is_file()):
+            raise FileNotFoundError(f"nothing to resume: {p['ckpt']} / {p['state']} missing")
+        state = _read_state(p["state"])
+        s = state["settings"]
+        if s["name"] != name:
+            raise ValueError(f"checkpoint is for {s['name']!r}, not {name!r}")
+        if epochs is not None and epochs != s["epochs"]:
+            raise ValueError(f"checkpoint's schedule is for {s['epochs']} epochs; drop --epochs or pass {s['epochs']}")
+        seed = s["seed"]
+    else:
+        if epochs is None:
+            raise ValueError("--epochs is required for a new run")
+        d = DEFAULTS[name]
+        s = {"name": name, "epochs": int(epochs), "batch_size": int(batch_size), "seed": int(seed),
+             "optimizer": optimizer or d["optimizer"], "lr": float(lr if lr is not None else d["lr"]),
+             "weight_decay": float(weight_decay if weight_decay is not None else d["weight_decay"]),
+             "limit": limit, "augment": bool(augment), "input_transform": spec.input_transform}
+        state = {"settings": s, "epochs_done": 0, "wall_time_s": 0.0, "history": []}
+
+    keras.utils.set_random_seed(s["seed"] + state["epochs_done"])
+    train_ds, val_ds, n_train, (x_test, y_test) = make_datasets(
+        s["input_transform"], s["batch_size"], s["seed"] + state["epochs_done"], s["limit"], s["augment"])
+    s["train_images"] = n_train
+    steps_per_epoch = math.ceil(n_train / s["batch_size"])
+
+    if resume or finalize_only:
+        model = keras.models.load_model(p["ckpt"])
+        print(f"resumed {p['ckpt']} after {state['epochs_done']}/{s['epochs']} epochs "
+              f"(optimizer step {int(model.optimizer.iterations.numpy())})", flush=True)
+    else:
+        model = spec.build()
+        opt = make_optimizer(keras, OneCycle, s["optimizer"], s["lr"], s["weight_decay"], steps_per_epoch * s["epochs"])
+        model.compile(optimizer=opt,
+                      loss=keras.losses.CategoricalCrossentropy(label_smoothing=LABEL_SMOOTHING),
+                      metrics=[keras.metrics.CategoricalAccuracy(name="acc")])
+        if verbose:
+            model.summary(print_fn=lambda line, **kw: print(line, flush=True))
+    print(f"{name}: {model.count_params():,} params, {n_train} training images, {steps_per_epoch} steps/epoch, "
+          f"{s['epochs']} epochs; recipe: {recipe_text(s)}", flush=True)
+
+    class Checkpoint(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.t0 = time.time()
+
+        def on_epoch_end(self, epoch, logs=None):
+            tmp = p["ckpt"].with_name(p["ckpt"].name.replace(".ckpt.keras", ".ckpt-tmp.keras"))
+            self.model.save(tmp)
+            os.replace(tmp, p["ckpt"])
+            state["epochs_done"] = epoch + 1
+            state["wall_time_s"] += time.time() - self.t0
+            lr_now = float(self.model.optimizer.learning_rate.numpy()) if hasattr(
+                self.model.optimizer.learning_rate, "numpy") else None
+            state["history"].append({"epoch": epoch + 1, **{k: round(float(v), 5) for k, v in (logs or {}).items()},
+                                     "lr": lr_now, "epoch_s": round(time.time() - self.t0, 1)})
+            _write_json(p["state"], state)
+            print(f"epoch {epoch + 1}/{s['epochs']}: test acc {logs.get('val_acc', float('nan')):.4f}  "
+                  f"({time.time() - self.t0:.0f} s, total {state['wall_time_s'] / 60:.1f} min)", flush=True)
+
+    if not finalize_only and state["epochs_done"] < s["epochs"]:
+        model.fit(train_ds, epochs=s["epochs"], initial_epoch=state["epochs_done"], validation_data=val_ds,
+                  callbacks=[Checkpoint()], verbose=verbose)
+    return finalize(name, model, s, state, p, (x_test, y_test), keep_checkpoint=keep_checkpoint or finalize_only)
+
+
+def finalize(name, model, s, state, p, test, keep_checkpoint=False) -> dict:
+    import keras
+    import tensorflow as tf
+
+    spec = get(name)
+    final = spec.build()
+    final.set_weights(model.get_weights())
+    tmp = p["out"].with_name(p["out"].stem + ".tmp.keras")
+    final.save(tmp)
+    os.replace(tmp, p["out"])
+    # evaluate the delivered file, not the in-memory model
+    reloaded = keras.models.load_model(p["out"])
+    x_test, y_test = test
+    probs = reloaded.predict(x_test, batch_size=500, verbose=0)
+    correct = int((np.argmax(probs, axis=1) == y_test.astype(np.int64)).sum())
+    finished = state["epochs_done"] >= s["epochs"]
+    info = {
+        "name": name,
+        "architecture": {"cnn": "Keras cifar10_cnn example (4 conv + 2 dense, dropout)",
+                         "resnet20": "ResNet20 v1 (Keras cifar10_resnet.py, depth 20, n=3)"}[name],
+        "keras_model_name": final.name,
+        "params": int(final.count_params()),
+        "input_transform": spec.input_transform,
+        "epochs": state["epochs_done"],
+        "epochs_planned": s["epochs"],
+        "finished": finished,
+        "batch_size": s["batch_size"],
+        "recipe": recipe_text(s),
+        "settings": s,
+        "wall_time_s": round(state["wall_time_s"], 1),
+        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
+                    "processor": platform.processor() or platform.machine(), "python": platform.python_version()},
+        "test_images": int(len(y_test)),
+        "test_accuracy": correct / len(y_test),
+        "correct": correct,
+        "file": p["out"].name,
+        "sha256": sha256(p["out"]),
+        "keras_version": keras.__version__,
+        "tensorflow_version": tf.__version__,
+        "numpy_version": np.__version__,
+        "history": [{"epoch": h["epoch"], "val_acc": h.get("val_acc"), "acc": h.get("acc"), "epoch_s": h.get("epoch_s")}
+                    for h in state["history"]],
+    }
+    _write_json(p["sidecar"], info)
+    if finished and not keep_checkpoint:
+        for k in ("ckpt", "state"):
+            p[k].unlink(missing_ok=True)
+    print(f"{name}: {correct}/{len(y_test)} = {correct / len(y_test):.4f} test accuracy after "
+          f"{state['epochs_done']}/{s['epochs']} epochs, {state['wall_time_s'] / 60:.1f} min; "
+          f"wrote {p['out']} (sha256 {info['sha256']}) and {p['sidecar']}", flush=True)
+    return info
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m iotbench.models.train", description=__doc__.split("\n\n")[0])
+    ap.add_argument("name", choices=["cnn", "resnet20"])
+    ap.add_argument("--epochs", type=int, help="total epochs (the lr schedule is computed from it)")
+    ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--out", type=Path, help="output .keras file (default models/NAME.keras)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--resume", action="store_true", help="continue from <out>.ckpt.keras / <out>.state.json")
+    ap.add_argument("--finalize", action="store_true",
+                    help="deliver the last checkpoint as the final model (no training), keeping the checkpoint")
+    ap.add_argument("--lr", type=float, help="peak learning rate (default: cnn 2e-3 AdamW, resnet20 0.1 SGD)")
+    ap.add_argument("--optimizer", choices=["sgd", "adamw"])
+    ap.add_argument("--weight-decay", type=float)
+    ap.add_argument("--limit", type=int, help="use only the first N training images (smoke tests)")
+    ap.add_argument("--no-augment", action="store_true")
+    ap.add_argument("--keep-checkpoint", action="store_true", help="keep checkpoint + state after finishing")
+    ap.add_argument("--verbose", type=int, default=2, choices=[0, 1, 2])
+    a = ap.parse_args(argv)
+    train(a.name, epochs=a.epochs, batch_size=a.batch_size, out=a.out, seed=a.seed, resume=a.resume, lr=a.lr,
+          optimizer=a.optimizer, weight_decay=a.weight_decay, limit=a.limit, augment=not a.no_augment,
+          keep_checkpoint=a.keep_checkpoint, finalize_only=a.finalize, verbose=a.verbose)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""What a run tells its user: the original's console lines, our summary line, JSON, machine facts.
+
+The final line keeps the original's wording so that scripts scraping it keep working::
+
+    Inferenced 10000 images in 58.8 seconds or 170.0 images/second, with 9147 or 91.5% correctly classified
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from typing import Any
+
+
+def timestamp(millis: bool = False) -> str:
+    """UTC time as the original printed it (``2019-01-31T02:44:45Z``; Spark programs with ms)."""
+    now = time.time()
+    base = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
+    return f"{base}.{int(now * 1000) % 1000:03d}Z" if millis else f"{base}Z"
+
+
+def log(message: str, millis: bool = False) -> None:
+    """A timestamped progress line on stderr (stdout may be the image stream)."""
+    print(f"{timestamp(millis)}: {message}", file=sys.stderr, flush=True)
+
+
+def inferenced_line(summary: dict[str, Any]) -> str:
+    """The original ``infer_cifar.py`` final line."""
+    n, secs, rate = summary["classified"], summary["elapsed_s"], summary["images_per_sec"]
+    line = f"Inferenced {n} images in {secs:.1f} seconds or {rate:.1f} images/second"
+    if summary.get("accuracy") is None:
+        return line + ", accuracy n/a"
+    return line + f", with {summary['correct']} or {100 * summary['accuracy']:.1f}% correctly classified"
+
+
+def _ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f}"
+
+
+def extra_line(summary: dict[str, Any]) -> str:
+    """Our addition after the original's line: latency, rejections, loss, backpressure."""
+    reasons = summary.get("rejected_by_reason") or {}
+    detail = f" ({', '.join(f'{k}: {v}' for k, v in sorted(reasons.items()))})" if reasons else ""
+    sent = summary.get("sent")
+    return (
+        f"Latency p50 {_ms(summary.get('p50_ms'))} ms, p90 {_ms(summary.get('p90_ms'))} ms, "
+        f"p99 {_ms(summary.get('p99_ms'))} ms, max {_ms(summary.get('max_ms'))} ms; "
+        f"sent {'n/a' if sent is None else sent}, received {summary['received']}, "
+        f"rejected {summary['rejected']}{detail}, lost {summary['lost']}; "
+        f"queue high-water {summary.get('queue_high_water', 0)}"
+    )
+
+
+def machine() -> dict[str, Any]:
+    """Facts about the machine a figure was measured on."""
+    info: dict[str, Any] = {
+        "cpu_count": os.cpu_count(),
+        "processor": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "system": platform.system(),
+    }
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    info["cpu_model"] = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return info
+
+
+def write_json(path: str, payload: dict[str, Any]) -> None:
+    with open(path, "w") as f:
+        json.dump(payload, f, indent=2, default=str)
+
+
+#: The keys every benchmark puts in pytest-benchmark's ``extra_info`` (DESIGN.md § Measuring).
+EXTRA_INFO_KEYS = ("images", "images_per_sec", "accuracy", "p50_ms", "p99_ms", "rejected", "lost",
+                   "engine", "model", "batch", "wire")
+
+
+def extra_info(summary: dict[str, Any], *, engine: str, model: str, batch: int, wire: str,
+               **more: Any) -> dict[str, Any]:
+    """A run's summary reduced to the fixed benchmark keys (plus any path-specific ones)."""
+    info = {
+        "images": summary.get("classified", summary.get("images")),
+        "images_per_sec": summary.get("images_per_sec"),
+        "accuracy": summary.get("accuracy"),
+        "p50_ms": summary.get("p50_ms"),
+        "p99_ms": summary.get("p99_ms"),
+        "rejected": summary.get("rejected", 0),
+        "lost": summary.get("lost", 0),
+        "engine": engine,
+        "model": model,
+        "batch": batch,
+        "wire": wire,
+    }
+    info.update(more)
+    return info
