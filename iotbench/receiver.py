@@ -67,13 +67,19 @@ def stdin_input() -> Input:
 
 
 def listen_input(port: int, host: str = "127.0.0.1", ready: Callable[[int], None] | None = None) -> Input:
-    """Accept one sender on ``port`` (0: any free port, reported through ``ready``)."""
-    server = socket.create_server((host, port))
-    if ready:
-        ready(server.getsockname()[1])
-    conn, _ = server.accept()
-    server.close()
-    return Input(conn.fileno(), conn.close, f"{host}:{port}")
+    """Accept one sender on ``port`` (0: any free port, reported through ``ready``).
+
+    A connection that closes before sending a single byte (a port probe, a health check)
+    is not a sender: it is dropped and the next one is awaited.
+    """
+    with socket.create_server((host, port)) as server:
+        if ready:
+            ready(server.getsockname()[1])
+        while True:
+            conn, _ = server.accept()
+            if conn.recv(1, socket.MSG_PEEK):
+                return Input(conn.fileno(), conn.close, f"{host}:{port}")
+            conn.close()
 
 
 def connect_input(host: str, port: int, retry_s: float = 10.0) -> Input:

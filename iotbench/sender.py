@@ -216,22 +216,45 @@ def to_connection(config: SendConfig, host: str, port: int, retry_s: float = 10.
 
 def serve(config: SendConfig, port: int, host: str = "127.0.0.1",
           ready: Callable[[int], None] | None = None, source: ImageSource | None = None) -> SendResult:
-    """``--listen PORT``: what ``nc -lk PORT`` did — stream to the client that connects.
+    """``--listen PORT``: what ``nc -lk PORT`` did — stream to whichever client is connected.
 
-    Serves one client at a time; the whole stream goes to the first client.  ``port`` 0
-    picks a free port, which is announced on stderr (and through ``ready``).
+    The stream waits for a client; if that client goes away mid-stream, the rest of the
+    stream goes to the next client that connects (as with ``nc -lk``; a v2 receiver sees
+    the gap as lost images).  ``port`` 0 picks a free port, announced on stderr and
+    through ``ready``.
     """
-    with socket.create_server((host, port), reuse_port=False) as server:
+    with socket.create_server((host, port)) as server:
         bound = server.getsockname()[1]
         log(f"Listening on {host}:{bound}")
         if ready:
             ready(bound)
-        conn, peer = server.accept()
-        log(f"Client {peer[0]}:{peer[1]} connected")
-        with conn:
-            result = stream(config, conn.sendall, _progress, source)
-            _close_gracefully(conn)
+        writer = _ClientWriter(server)
+        result = stream(config, writer, _progress, source)
+        if writer.conn is not None:
+            _close_gracefully(writer.conn)
+            writer.conn.close()
     return result
+
+
+class _ClientWriter:
+    """A ``write`` that (re)accepts a client whenever there is none."""
+
+    def __init__(self, server: socket.socket):
+        self.server = server
+        self.conn: socket.socket | None = None
+
+    def __call__(self, data: bytes) -> None:
+        while True:
+            if self.conn is None:
+                self.conn, peer = self.server.accept()
+                log(f"Client {peer[0]}:{peer[1]} connected")
+            try:
+                self.conn.sendall(data)
+                return
+            except OSError:
+                log("Client went away; waiting for the next one")
+                self.conn.close()
+                self.conn = None
 
 
 def _close_gracefully(sock: socket.socket) -> None:

@@ -211,8 +211,8 @@ def parse_block(payloads: Sequence[bytes]) -> tuple[np.ndarray, list[str | None]
 
     This is the hot path of every text receiver.  Instead of one ``float()`` per value it
     works on the bytes of the whole block with numpy.  The fast path (:func:`_parse_fixed`)
-    covers what senders write — ``%d`` and ``%f`` (six decimals) — by gathering a few
-    bytes per token; anything else (garbage included) goes through the general parser.
+    covers what senders write — ``%d`` and ``%f`` (six decimals); anything else (garbage
+    included) goes through the general parser, which also says what is wrong with each line.
     """
     n = len(payloads)
     if n == 0:
@@ -224,50 +224,71 @@ def parse_block(payloads: Sequence[bytes]) -> tuple[np.ndarray, list[str | None]
     return _parse_general(buf, n)
 
 
-_CLASS = np.full(256, 4, np.uint8)  # 0 digit, 1 separator, 2 dot, 3 minus, 4 anything else
-_CLASS[_ZERO : _ZERO + 10] = 0
-_CLASS[[_SPACE, _NL, _COMMA]] = 1
-_CLASS[_DOT] = 2
-_CLASS[_MINUS] = 3
-
-
 def _parse_fixed(buf: np.ndarray, n: int) -> tuple[np.ndarray, list[str | None], bool] | None:
-    """Parse a block in which every token is ``%d`` (1-3 digits) or ``%f`` (``-?d.dddddd``).
+    """Parse a block written by a sender: every token ``%d`` (1-3 digits) or ``%f`` (``-?d.dddddd``).
 
-    Returns None (the caller falls back) as soon as any byte or token does not fit.
+    Works from landmarks found in one pass (the dots, or the separators) and gathers only
+    the few bytes around each, so the cost is per value, not per byte of text.  Returns
+    None (the caller falls back to the general parser) as soon as anything does not fit.
     """
-    cls = _CLASS[buf]
-    if (cls == 4).any():
+    nl = np.flatnonzero(buf == _NL)
+    if len(nl) != n:
         return None
-    seps = np.flatnonzero(cls == 1)
-    ends = seps - 1
-    starts = np.empty_like(seps)
-    starts[0] = 0
-    starts[1:] = seps[:-1] + 1
-    length = ends - starts + 1
-    if len(seps) != n * PIXELS or (buf[seps[PIXELS - 1 :: PIXELS]] != _NL).any():
-        return None  # some line has the wrong number of values: let the general parser say which
-    if not (cls == 2).any():  # integers
-        if length.min() < 1 or length.max() > 3:
-            return None
-        values = (buf[ends] - _ZERO).astype(np.float32)
-        for k in (1, 2):  # tens, hundreds: only where the token is long enough
-            digit = buf[np.maximum(ends - k, 0)].astype(np.float32) - _ZERO
-            values += np.where(length > k, digit * 10.0**k, 0)
-        return values.reshape(n, PIXELS), [None] * n, True
-    neg = buf[starts] == _MINUS
-    if length.min() < 8 or (length - neg != 8).any():
-        return None  # not "-?d.dddddd"
-    # Layout from the end of each token: 6 decimals, the dot, one integer digit.
-    offsets = np.arange(-7, 1)
-    window = buf[ends[:, None] + offsets]  # (tokens, 8)
-    if (window[:, 1] != _DOT).any() or (_CLASS[window[:, [0, 2, 3, 4, 5, 6, 7]]] != 0).any():
+    dots = np.flatnonzero(buf == _DOT)
+    if len(dots):
+        return _parse_six_decimals(buf, n, nl, dots)
+    return _parse_small_ints(buf, n, nl)
+
+
+def _parse_six_decimals(buf: np.ndarray, n: int, nl: np.ndarray, dots: np.ndarray):
+    if len(dots) != n * PIXELS or dots[0] < 1 or dots[-1] + 7 >= len(buf):
         return None
-    digits = window[:, [0, 2, 3, 4, 5, 6, 7]].astype(np.float64) - _ZERO
-    mantissa = digits @ np.array([1e6, 1e5, 1e4, 1e3, 1e2, 1e1, 1.0])
-    values = mantissa / 1e6  # exact integer / 1e6: rounds like float(text)
+    # Each line must hold exactly PIXELS dots, i.e. the k-th newline follows the (k*PIXELS)-th dot.
+    last_dot_of_line = dots[PIXELS - 1 :: PIXELS]
+    first_dot_of_next = dots[PIXELS::PIXELS]
+    if (last_dot_of_line > nl).any() or (first_dot_of_next < nl[:-1]).any():
+        return None
+    digit_at = [buf[dots + k] - _ZERO for k in (-1, 1, 2, 3, 4, 5, 6)]
+    if any((d > 9).any() for d in digit_at):  # uint8: non-digits wrap to large values
+        return None
+    after = buf[dots + 7]
+    if ((after != _SPACE) & (after != _NL)).any():
+        return None
+    before = buf[np.maximum(dots - 2, 0)]
+    neg = before == _MINUS
+    neg[0] &= dots[0] >= 2
+    start = dots - 1 - neg  # first byte of each token
+    prev = buf[np.maximum(start - 1, 0)]
+    token_starts_ok = (prev == _SPACE) | (prev == _NL) | (start == 0)
+    token_starts_ok[::PIXELS] = (start[::PIXELS] == 0) | (prev[::PIXELS] == _NL)
+    if not token_starts_ok.all():
+        return None
+    # Structure is right for every token; the byte count proves there is nothing in between.
+    if len(buf) != n * (PIXELS * 9) + int(neg.sum()):
+        return None
+    mantissa = digit_at[0].astype(np.int32) * 1_000_000
+    for k, scale in zip(range(1, 7), (100_000, 10_000, 1_000, 100, 10, 1)):
+        mantissa += digit_at[k].astype(np.int32) * scale
+    values = mantissa / 1e6  # exact integer / 1e6 in float64: rounds like float(text)
     values[neg] *= -1
     return values.astype(np.float32).reshape(n, PIXELS), [None] * n, False
+
+
+def _parse_small_ints(buf: np.ndarray, n: int, nl: np.ndarray):
+    seps = np.flatnonzero((buf == _SPACE) | (buf == _COMMA) | (buf == _NL))
+    if len(seps) != n * PIXELS or (seps[PIXELS - 1 :: PIXELS] != nl).any():
+        return None
+    if np.count_nonzero((buf - _ZERO) < 10) + len(seps) != len(buf):
+        return None  # something other than digits and separators
+    ends = seps - 1
+    length = np.diff(seps, prepend=-1) - 1
+    if length.min() < 1 or length.max() > 3:
+        return None
+    values = (buf[ends] - _ZERO).astype(np.float32)
+    for k in (1, 2):  # tens, hundreds: only where the token is long enough
+        digit = buf[np.maximum(ends - k, 0)].astype(np.float32) - _ZERO
+        values += np.where(length > k, digit * 10.0**k, 0)
+    return values.reshape(n, PIXELS), [None] * n, True
 
 
 def _parse_general(buf: np.ndarray, n: int) -> tuple[np.ndarray, list[str | None], bool]:

@@ -1,0 +1,101 @@
+"""Wire formats: byte-compatibility with the original, round trips, and rejection of bad lines."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+
+from iotbench import wire
+from iotbench.data import cifar10
+
+
+def savetxt_line(label: int, image: np.ndarray, fmt: str) -> bytes:
+    """How the original sender built a line: the label digit + numpy.savetxt of one 1x3072 row."""
+    out = io.StringIO()
+    np.savetxt(out, image.ravel().reshape(1, 3072), fmt=fmt)
+    return (str(label) + out.getvalue()).encode()
+
+
+@pytest.mark.parametrize("variant", ["%f", "%f minus mean", "%d"])
+def test_v1_encoder_is_byte_identical_to_savetxt(cifar_test, variant):
+    images = cifar_test.images[:20]
+    if variant == "%d":
+        values, fmt = images, "%d"
+    else:
+        values, fmt = images.astype("float32") / 255, "%f"
+        if "mean" in variant:
+            values = values - cifar10.pixel_mean()
+    for label, image in zip(cifar_test.labels[:20], values):
+        assert wire.encode_v1(int(label), image, fmt) == savetxt_line(int(label), image, fmt)
+
+
+@pytest.mark.parametrize("fmt", ["%f", "%d"])
+def test_decode_returns_what_was_encoded(cifar_test, fmt):
+    images = cifar_test.images[:50]
+    values = images.astype("float32") / 255 - cifar10.pixel_mean() if fmt == "%f" else images
+    lines = [wire.encode_v1(int(lb), im, fmt)[:-1] for lb, im in zip(cifar_test.labels[:50], values)]
+    decoded = wire.decode_lines(lines)
+    assert decoded.rejected == []
+    assert decoded.raw is (fmt == "%d")
+    np.testing.assert_array_equal(decoded.labels, cifar_test.labels[:50])
+    # %f keeps six decimals: the decoded value is the float32 nearest to the text, as float() would give.
+    expected = np.array([[float(x) for x in line[1:].split()] for line in lines], np.float32)
+    np.testing.assert_array_equal(decoded.images.reshape(50, -1), expected)
+
+
+def test_v2_and_scala_lines_decode_with_the_same_decoder(cifar_test):
+    image, label = cifar_test.images[0], int(cifar_test.labels[0])
+    v1 = wire.encode_v1(label, image, "%d")[:-1]
+    lines = [wire.v2_header(7, 123_456_789) + v1, wire.encode_scala(label, image)[:-1], v1, wire.v2_trailer(3)[:-1]]
+    decoded = wire.decode_lines(lines)
+    assert len(decoded) == 3 and decoded.rejected == []
+    assert decoded.seq.tolist() == [7, -1, -1]
+    assert decoded.sent_ns.tolist() == [123_456_789, 0, 0]
+    assert decoded.sent_total == 3
+    for img in decoded.images:
+        np.testing.assert_array_equal(img, image.astype(np.float32))
+
+
+def test_binary_frames_round_trip(cifar_test):
+    data = b"".join(wire.encode_frame(int(cifar_test.labels[i]), cifar_test.images[i], i, 1000 + i) for i in range(5))
+    decoded = wire.decode_frames(data + wire.end_frame(5))
+    assert decoded.sent_total == 5 and decoded.raw
+    assert decoded.seq.tolist() == list(range(5))
+    np.testing.assert_array_equal(decoded.images.astype(np.uint8), cifar_test.images[:5])
+
+
+def garbage_lines(good: bytes) -> dict[str, bytes]:
+    """One line of each kind of damage, keyed by the reason the decoder must give."""
+    values = good[1:].split(b" ")
+    return {
+        wire.EMPTY: b"3",
+        wire.WRONG_LENGTH: b"3" + b" ".join(values[:-1]),  # 3,071 values
+        wire.NOT_NUMERIC: b"3" + b" ".join(values[:-1] + [b"abc"]),
+        wire.BAD_LABEL: b"x" + good[1:],
+        wire.TOO_LONG: b"3" + b"1 " * 524_288,  # a 1 MB line
+        wire.BAD_HEADER: b"~12:notatime:" + good,
+    }
+
+
+@pytest.mark.parametrize("fmt", ["%f", "%d"])
+def test_each_bad_line_is_rejected_with_its_reason_and_good_lines_survive(cifar_test, fmt):
+    values = cifar_test.images[:4] if fmt == "%d" else cifar_test.images[:4].astype("float32") / 255
+    good = [wire.encode_v1(int(lb), im, fmt)[:-1] for lb, im in zip(cifar_test.labels[:4], values)]
+    bad = garbage_lines(good[0])
+    decoded = wire.decode_lines([good[0], *bad.values(), good[1], good[2], good[3]])
+    assert len(decoded) == 4
+    np.testing.assert_array_equal(decoded.labels, cifar_test.labels[:4])
+    assert sorted(reason for reason, _ in decoded.rejected) == sorted(bad)
+
+
+def test_v2_line_with_bad_payload_keeps_its_sequence_number_for_accounting(cifar_test):
+    line = wire.v2_header(5, 1) + b"3 1 2 3"
+    decoded = wire.decode_lines([line])
+    assert [r for r, _ in decoded.rejected] == [wire.WRONG_LENGTH]
+    assert decoded.rejected_seq.tolist() == [5]
+
+
+def test_iter_lines_joins_lines_split_across_chunks():
+    assert list(wire.iter_lines([b"ab", b"c\nde", b"f\n", b"g"])) == [b"abc", b"def", b"g"]
