@@ -38,8 +38,9 @@ stamp=.venv/.iotbench-setup
 want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   say "pip install (first time: several minutes — TensorFlow, PySpark, PyTorch)"
-  .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".[keras,spark,torch,report,dev]"
+  quiet() { grep -v "WARNING: Location\|BuildBackendWarning\|^ *!!\|^ *\*\*\*\|careful with folders\|name as your package\|with strategy\|^ *$" || true; }
+  .venv/bin/python -m pip install -q --upgrade pip 2>&1 | quiet
+  .venv/bin/python -m pip install -q -e ".[keras,spark,torch,report,dev]" 2>&1 | quiet
   .venv/bin/python -m pip install -q --no-deps "bigdl-dllib-spark3==2.4.0" "bigdl-core==2.4.0.dev0" 2>&1 \
     | grep -v "dependency conflicts\|requires pyspark\|requires numpy\|requires conda-pack" || true
   echo "$want" > "$stamp"
