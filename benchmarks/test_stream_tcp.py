@@ -11,7 +11,7 @@ import pytest
 from fixtures.bench import StreamCase
 from iotbench.engines.null import NullEngine
 
-WIRES = {"v1%f": ("%f", False), "v2%d": ("%d", True), "binary": ("binary", False)}
+WIRES = {"v1-float": ("%f", False), "v2-int": ("%d", True), "binary": ("binary", False)}
 
 
 @pytest.mark.parametrize("wire", list(WIRES))

@@ -14,7 +14,7 @@ from iotbench import wire
 from iotbench.data import cifar10
 
 BLOCK = 256
-FORMATS = {"%f-mean": ("%f", True), "%f": ("%f", False), "%d": ("%d", False)}
+FORMATS = {"float-mean": ("%f", True), "float": ("%f", False), "int": ("%d", False)}
 
 
 def _lines(cifar_test, name: str) -> list[bytes]:
@@ -43,10 +43,10 @@ def test_decode(benchmark, cifar_test, fmt, decoder):
     rate = BLOCK / benchmark.stats.stats.median
     benchmark.extra_info.update(images=BLOCK, images_per_sec=round(rate, 1), accuracy=None, p50_ms=None,
                                 p99_ms=None, rejected=0, lost=0, engine=f"decode:{decoder}", model="-",
-                                batch=BLOCK, wire=f"v1{fmt}")
+                                batch=BLOCK, wire=f"v1 {FORMATS[fmt][0]}{' -s' if FORMATS[fmt][1] else ''}")
 
 
-@pytest.mark.parametrize("fmt", ["%f", "%d"])
+@pytest.mark.parametrize("fmt", ["%f", "%d"], ids=["float", "int"])
 def test_encode(benchmark, cifar_test, fmt):
     images = cifar_test.images[:BLOCK]
     values = images if fmt == "%d" else images.astype("float32") / 255
@@ -55,4 +55,30 @@ def test_encode(benchmark, cifar_test, fmt):
                        rounds=3, warmup_rounds=1)
     benchmark.extra_info.update(images=BLOCK, images_per_sec=round(BLOCK / benchmark.stats.stats.median, 1),
                                 accuracy=None, p50_ms=None, p99_ms=None, rejected=0, lost=0,
-                                engine="encode", model="-", batch=BLOCK, wire=f"v1{fmt}")
+                                engine="encode", model="-", batch=BLOCK, wire=f"v1 {fmt}")
+
+
+@pytest.mark.parametrize("fmt", ["float-mean", "int"])
+def test_decode_speedup_gate(benchmark, cifar_test, fmt):
+    """Gate: our block decoder ÷ ``np.fromstring`` per line, both timed in this test (best of 5)."""
+    import time
+
+    from fixtures.bench import assert_ratio
+
+    lines = _lines(cifar_test, fmt)
+
+    def best(fn) -> float:
+        times = []
+        for _ in range(5):
+            start = time.perf_counter()
+            fn(lines)
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    baseline = best(_fromstring)
+    benchmark.pedantic(wire.decode_lines, args=(lines,), rounds=5, warmup_rounds=1)
+    ours = benchmark.stats.stats.min
+    benchmark.extra_info.update(images=BLOCK, images_per_sec=round(BLOCK / ours, 1), accuracy=None, p50_ms=None,
+                                p99_ms=None, rejected=0, lost=0, engine="decode:iotbench", model="-", batch=BLOCK,
+                                wire=f"v1 {FORMATS[fmt][0]}", fromstring_images_per_sec=round(BLOCK / baseline, 1))
+    assert_ratio(benchmark, "decode_over_fromstring", baseline / ours, 1.5)
