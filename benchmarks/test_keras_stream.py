@@ -1,9 +1,9 @@
 """Keras edge path: real sender subprocess → TCP → receiver → Keras model, per model × mode × wire.
 
 Modes: ``per-image`` is the original's behaviour (one ``model.predict`` per image, batch 1,
-the baseline); ``micro-batch`` closes a batch of up to 64 after 20 ms.  Wires: v2 ``%f`` text
-(the original's format plus sequence numbers and send times, so latency is measured) and
-binary frames.  Next to the streamed cases, the *ceiling* is the same compiled model call on
+the baseline); ``micro-batch`` closes a batch of up to ``--batch`` (64) after 20 ms.  Wires:
+v2 ``%f`` text (the original's format plus sequence numbers and send times, so latency is
+measured) and binary frames.  Next to the streamed cases, the *ceiling* is the same compiled model call on
 preloaded in-memory batches: a streamed figure divided by it says how much the transport,
 the decoding and the receiver cost.
 
@@ -23,7 +23,7 @@ import time
 import numpy as np
 import pytest
 
-from fixtures.bench import StreamCase, StreamRound
+from fixtures.bench import StreamCase, StreamRound, assert_ratio
 from fixtures.data import MODELS as OUR_MODELS
 from fixtures.data import SHARED_MODELS
 
@@ -34,12 +34,11 @@ MODEL_FILES = {
     "resnet20": OUR_MODELS / "resnet20.keras",
     "legacy-h5": SHARED_MODELS / "cifar10_ResNet20v1_model_91470.h5",
 }
-#: Micro-batch shape of every micro-batched case (the CLI's default too).
-BATCH, MAX_WAIT_MS = 64, 20.0
+#: Batch wait of every micro-batched case (the CLI's default); the batch is ``--batch`` (default 64).
+MAX_WAIT_MS = 20.0
 #: Per-image mode runs at tens of images/s on 2 cores: a few seconds' worth per case.
 PER_IMAGE_IMAGES, PER_IMAGE_IMAGES_FULL = 100, 1000
 WIRES = {"text": ("%f", True), "binary": ("binary", False)}
-MODES = {"per-image": 1, "micro-batch": BATCH}
 #: Gates (issue 3): same machine, same model, same run.
 MIN_SPEEDUP, MIN_TEXT_OF_CEILING, MIN_BINARY_OF_CEILING = 50.0, 0.65, 0.90
 
@@ -59,6 +58,7 @@ def accuracy_floor(card_accuracy: float, images: int) -> float:
 
 def ceiling_images_per_sec(engine, x: np.ndarray, passes: int = 3) -> float:
     """Best of ``passes`` runs of the compiled model over preloaded model-ready batches."""
+    engine.classify(x[: engine.batch])  # wake the thread pool up: the pass measures steady state
     best = 0.0
     for _ in range(passes):
         start = time.perf_counter()
@@ -148,7 +148,7 @@ def per_image_count(sizes) -> int:
 
 def _matrix():
     for model in MODEL_FILES:
-        for mode in MODES:
+        for mode in ("per-image", "micro-batch"):
             for wire in WIRES:
                 marks = [pytest.mark.slow] if (mode, wire) == ("per-image", "binary") else []
                 yield pytest.param(model, mode, wire, id=f"{model}-{mode}-{wire}", marks=marks)
@@ -156,9 +156,10 @@ def _matrix():
 
 @pytest.mark.parametrize(("model", "mode", "wire"), list(_matrix()))
 def test_keras_stream(stream_benchmark, benchmark, keras_engines, sizes, model, mode, wire):
-    engine = keras_engines(model, MODES[mode])
+    batch = 1 if mode == "per-image" else sizes.batch
+    engine = keras_engines(model, batch)
     images = per_image_count(sizes) if mode == "per-image" else sizes.images
-    case = stream_case(engine, wire, images, MODES[mode])
+    case = stream_case(engine, wire, images, batch)
     summary = stream_benchmark(engine, case, rounds=1 if mode == "per-image" else 2)
     floor = accuracy_floor(card_accuracy(model), images)
     benchmark.extra_info.update(mode=mode, accuracy_floor=round(floor, 4), input_transform=engine.transform)
@@ -169,7 +170,7 @@ def test_keras_stream(stream_benchmark, benchmark, keras_engines, sizes, model, 
 @pytest.mark.parametrize("model", list(MODEL_FILES))
 def test_keras_ceiling(benchmark, keras_engines, model_inputs, sizes, model):
     """The model's batched in-memory ceiling: the compiled call on preloaded batches, nothing streamed."""
-    engine = keras_engines(model, BATCH)
+    engine = keras_engines(model, sizes.batch)
     n = min(sizes.images, 10_000)
     x, labels = model_inputs(engine, n)
     times: list[float] = []
@@ -185,52 +186,80 @@ def test_keras_ceiling(benchmark, keras_engines, model_inputs, sizes, model):
     best_s = min(times)
     benchmark.extra_info.update(images=n, images_per_sec=round(n / best_s, 1), accuracy=accuracy, p50_ms=None,
                                 p99_ms=None, rejected=0, lost=0, engine=engine.name, model=engine.model,
-                                batch=BATCH, wire="in-memory", mode="ceiling")
+                                batch=sizes.batch, wire="in-memory", mode="ceiling")
     assert accuracy >= accuracy_floor(card_accuracy(model), n)
 
 
 # --------------------------------------------------------------------------- the gates
 
 
-@pytest.mark.parametrize("model", ["legacy-h5", "resnet20"])
-def test_keras_speedup_and_ceiling_ratios(stream_benchmark, benchmark, keras_engines, model_inputs, sizes, model):
+def paired_rounds(engine, case: StreamCase, x: np.ndarray, rounds: int = 2, benchmark=None) -> tuple[dict, float]:
+    """Stream ``rounds`` rounds, each between two ceiling passes; return the fastest round and its
+    ceiling (the mean of the passes just before and just after it).
+
+    On a shared machine the neighbours' load moves both figures by tens of percent within
+    seconds; pairing each round with the ceiling measured around it, rather than with the
+    best ceiling of the whole run, compares the two under the same conditions.  The pass
+    before a round runs once its sender listens, so nothing else happens in between.
+    """
+    stream_round = StreamRound(engine, case)
+    ceilings: list[float] = []
+
+    def setup():
+        stream_round.setup()
+        ceilings.append(ceiling_images_per_sec(engine, x, passes=1))
+        return (), {}
+
+    if benchmark is not None:
+        benchmark.pedantic(stream_round, setup=setup, rounds=rounds, iterations=1)
+        benchmark.extra_info.update(stream_round.info())
+    else:
+        for _ in range(rounds):
+            setup()
+            stream_round()
+    ceilings.append(ceiling_images_per_sec(engine, x, passes=1))
+    around = [(ceilings[i] + ceilings[i + 1]) / 2 for i in range(rounds)]
+    best = max(range(rounds), key=lambda i: stream_round.results[i]["images_per_sec"])
+    return stream_round.results[best], around[best]
+
+
+@pytest.mark.parametrize("model", ["legacy-h5", pytest.param("resnet20", marks=pytest.mark.slow)])
+def test_keras_speedup_and_ceiling_ratios(benchmark, keras_engines, model_inputs, sizes, model):
     """ResNet20, one run: micro-batched text ÷ per-image text ≥ 50×, text ≥ 0.65× and binary ≥ 0.90× the ceiling."""
-    micro, single = keras_engines(model, BATCH), keras_engines(model, 1)
-    x, _ = model_inputs(micro, min(sizes.images, 2_000))
-    ceilings = [ceiling_images_per_sec(micro, x)]
-    text = stream_benchmark(micro, stream_case(micro, "text", sizes.images, BATCH), rounds=2)
-    binary = max((stream_once(micro, stream_case(micro, "binary", sizes.images, BATCH)) for _ in range(2)),
-                 key=lambda s: s["images_per_sec"])
+    micro, single = keras_engines(model, sizes.batch), keras_engines(model, 1)
+    x, _ = model_inputs(micro, min(sizes.images, 1_000))
+    text, text_ceiling = paired_rounds(micro, stream_case(micro, "text", sizes.images, sizes.batch), x,
+                                       benchmark=benchmark)
+    binary, binary_ceiling = paired_rounds(micro, stream_case(micro, "binary", sizes.images, sizes.batch), x)
     per_image = stream_once(single, stream_case(single, "text", per_image_count(sizes), 1))
-    ceilings.append(ceiling_images_per_sec(micro, x))  # before and after: the best is the ceiling
-    ceiling = max(ceilings)
-    ratios = {
-        "per_image_images_per_sec": per_image["images_per_sec"],
-        "binary_images_per_sec": binary["images_per_sec"],
-        "ceiling_images_per_sec": round(ceiling, 1),
-        "speedup_vs_per_image": round(text["images_per_sec"] / per_image["images_per_sec"], 1),
-        "text_of_ceiling": round(text["images_per_sec"] / ceiling, 3),
-        "binary_of_ceiling": round(binary["images_per_sec"] / ceiling, 3),
-    }
-    benchmark.extra_info.update(mode="micro-batch", **ratios)
+    benchmark.extra_info.update(mode="micro-batch", per_image_images_per_sec=per_image["images_per_sec"],
+                                binary_images_per_sec=binary["images_per_sec"],
+                                ceiling_images_per_sec=round(text_ceiling, 1),
+                                binary_ceiling_images_per_sec=round(binary_ceiling, 1))
     for summary, n in ((text, sizes.images), (binary, sizes.images), (per_image, per_image_count(sizes))):
         check_accounting(summary, n)
-    assert ratios["speedup_vs_per_image"] >= MIN_SPEEDUP, ratios
-    assert ratios["text_of_ceiling"] >= MIN_TEXT_OF_CEILING, ratios
-    assert ratios["binary_of_ceiling"] >= MIN_BINARY_OF_CEILING, ratios
+    gates = (
+        ("microbatch_over_per_image", text["images_per_sec"] / per_image["images_per_sec"], MIN_SPEEDUP),
+        ("microbatch_over_ceiling", text["images_per_sec"] / text_ceiling, MIN_TEXT_OF_CEILING),
+        ("binary_over_ceiling", binary["images_per_sec"] / binary_ceiling, MIN_BINARY_OF_CEILING),
+    )
+    for name, value, floor in gates:  # record all three before any fails
+        benchmark.extra_info.setdefault("gates", {})[name] = {"value": round(value, 3), "floor": floor}
+    for name, value, floor in gates:
+        assert_ratio(benchmark, name, value, floor)
 
 
 @pytest.mark.parametrize("model", ["legacy-h5"])
 def test_keras_fixed_rate_latency(stream_benchmark, benchmark, keras_engines, model_inputs, sizes, model):
     """At a fixed send rate (200 img/s) p99 latency ≤ max-wait + one full batch's inference time."""
-    engine = keras_engines(model, BATCH)
-    x, _ = model_inputs(engine, BATCH)
+    engine = keras_engines(model, sizes.batch)
+    x, _ = model_inputs(engine, sizes.batch)
     images = sizes.images if sizes.full else int(sizes.rate * 5)
-    summary = stream_benchmark(engine, stream_case(engine, "text", images, BATCH, rate=sizes.rate), rounds=1)
+    summary = stream_benchmark(engine, stream_case(engine, "text", images, sizes.batch, rate=sizes.rate), rounds=1)
     batch_ms = batch_inference_ms(engine, x)
     bound = MAX_WAIT_MS + batch_ms
     benchmark.extra_info.update(mode="micro-batch", rate=sizes.rate, max_wait_ms=MAX_WAIT_MS,
                                 batch_inference_ms=round(batch_ms, 2), p99_bound_ms=round(bound, 2))
     check_accounting(summary, images)
     assert summary["images_per_sec"] == pytest.approx(sizes.rate, rel=0.1)  # it kept up with the sender
-    assert summary["p99_ms"] <= bound, f"p99 {summary['p99_ms']} ms > {bound:.1f} ms"
+    assert_ratio(benchmark, "p99_bound_over_p99", bound / summary["p99_ms"], 1.0)

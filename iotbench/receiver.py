@@ -9,6 +9,9 @@ stops reading, the sender's writes block) instead of buffering without bound::
 
 A block closes when it holds ``batch`` images or when its oldest image has waited
 ``max_wait_ms`` — so latency stays bounded at low rates and batches stay full at high ones.
+When the engine falls behind (a stall, a busy machine), the small blocks that queued up
+meanwhile are merged, up to ``batch`` images, into one engine call: the backlog is cleared
+with few full calls instead of many padded small ones.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from iotbench import wire
 from iotbench.engines import Engine
@@ -193,6 +198,49 @@ def _slice(d: wire.Decoded, start: int, stop: int, keep_rejected: bool = False) 
     )
 
 
+_NOTHING = object()
+
+
+def _coalesced(blocks: queue.Queue, batch: int):
+    """Decoded blocks from the queue until its end (None), each merged with the blocks already
+    waiting behind it as long as the total stays within ``batch`` images (and the format matches)."""
+    held = _NOTHING
+    while True:
+        item = blocks.get() if held is _NOTHING else held
+        held = _NOTHING
+        if item is None:
+            return
+        parts = [item[0]]
+        count = len(item[0])
+        while count < batch:
+            try:
+                follower = blocks.get_nowait()
+            except queue.Empty:
+                break
+            if follower is None or count + len(follower[0]) > batch or follower[0].raw != parts[0].raw:
+                held = follower
+                break
+            parts.append(follower[0])
+            count += len(follower[0])
+        yield _concat(parts)
+
+
+def _concat(parts: list[wire.Decoded]) -> wire.Decoded:
+    if len(parts) == 1:
+        return parts[0]
+    totals = [p.sent_total for p in parts if p.sent_total is not None]
+    return wire.Decoded(
+        labels=np.concatenate([p.labels for p in parts]),
+        images=np.concatenate([p.images for p in parts]),
+        seq=np.concatenate([p.seq for p in parts]),
+        sent_ns=np.concatenate([p.sent_ns for p in parts]),
+        raw=parts[0].raw,
+        rejected=[r for p in parts for r in p.rejected],
+        sent_total=totals[-1] if totals else None,
+        rejected_seq=np.concatenate([p.rejected_seq for p in parts]),
+    )
+
+
 @dataclass
 class ReceiveResult:
     metrics: RunMetrics
@@ -221,8 +269,7 @@ def receive(source: Input, engine: Engine, config: ReceiveConfig | None = None,
     scored = True
     next_progress = config.progress_every
     try:
-        while (item := blocks.get()) is not None:
-            decoded, _ = item
+        for decoded in _coalesced(blocks, config.batch):
             if decoded.sent_total is not None:
                 metrics.sent = decoded.sent_total
             for reason, sample in metrics.reject(decoded.rejected, decoded.rejected_seq):

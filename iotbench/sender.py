@@ -119,22 +119,29 @@ class ImageSource:
         return int(self.labels[i]), body
 
 
-def frames(config: SendConfig, source: ImageSource) -> Iterator[tuple[int, bytes]]:
-    """(image count, bytes) for each image or injected garbage line, in send order."""
+def frames(config: SendConfig, source: ImageSource) -> Iterator[tuple[int, int, int, bytes]]:
+    """``(images, seq, label, body)`` in send order: images is 1 for an image, 0 for injected garbage.
+
+    The v2 header or binary frame header is added by :func:`stream` at the moment of
+    writing, so the send timestamp is the real send time, not the time the image was queued.
+    """
     garbage_every = max(config.total // (len(config.garbage) + 1), 1) if config.garbage else 0
     pending = list(config.garbage)
     for i in range(config.total):
         if pending and i and i % garbage_every == 0:
-            yield 0, pending.pop(0) + b"\n"
+            yield 0, -1, -1, pending.pop(0) + b"\n"
         label, body = source.payload(i)
-        if config.fmt == "binary":
-            yield 1, wire.FRAME_HEADER.pack(label, i, time.time_ns()) + body
-        elif config.v2:
-            yield 1, wire.v2_header(i, time.time_ns()) + body
-        else:
-            yield 1, body
+        yield 1, i, label, body
     for line in pending:
-        yield 0, line + b"\n"
+        yield 0, -1, -1, line + b"\n"
+
+
+def _stamped(config: SendConfig, seq: int, label: int, body: bytes) -> bytes:
+    if config.fmt == "binary":
+        return wire.FRAME_HEADER.pack(label, seq, time.time_ns()) + body
+    if config.v2:
+        return wire.v2_header(seq, time.time_ns()) + body
+    return body
 
 
 def stream(config: SendConfig, write: Callable[[bytes], object],
@@ -152,7 +159,7 @@ def stream(config: SendConfig, write: Callable[[bytes], object],
     burst: list[bytes] = []
     start = time.perf_counter()
     try:
-        for count, data in frames(config, source):
+        for count, seq, label, body in frames(config, source):
             if count:
                 wait = due[sent] - (time.perf_counter() - start)
                 if wait > 0 and burst:
@@ -160,7 +167,8 @@ def stream(config: SendConfig, write: Callable[[bytes], object],
                     burst.clear()
                 if wait > 0.0005:
                     time.sleep(wait)
-            burst.append(data)
+                body = _stamped(config, seq, label, body)
+            burst.append(body)
             if len(burst) >= MAX_BURST or config.arrival != "max":
                 write(b"".join(burst))
                 burst.clear()

@@ -121,7 +121,10 @@ def test_receiver_reports_a_partial_run_when_the_sender_dies(tmp_path):
     while not any(b"4000 images sent" in line for line in send.stderr) and time.monotonic() < deadline:
         time.sleep(0.1)
     send.proc.kill()
-    _, err = receiver.communicate(timeout=60)
+    try:
+        _, err = receiver.communicate(timeout=60)
+    finally:
+        receiver.kill()
     summary = json.loads(out.read_text())
     assert receiver.returncode == 0
     assert summary["ended_cleanly"] is False
