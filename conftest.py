@@ -5,4 +5,6 @@ pytest_plugins = [
     "fixtures.data",
     "fixtures.sender",
     "fixtures.bench",
+    "fixtures.cuda",
+    "fixtures.spark",
 ]

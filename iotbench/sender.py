@@ -237,6 +237,7 @@ def serve(config: SendConfig, port: int, host: str = "127.0.0.1",
         if ready:
             ready(bound)
         writer = _ClientWriter(server)
+        writer.accept()  # the schedule (and v2 send times) start once someone is listening
         result = stream(config, writer, _progress, source)
         if writer.conn is not None:
             _close_gracefully(writer.conn)
@@ -251,11 +252,14 @@ class _ClientWriter:
         self.server = server
         self.conn: socket.socket | None = None
 
+    def accept(self) -> None:
+        self.conn, peer = self.server.accept()
+        log(f"Client {peer[0]}:{peer[1]} connected")
+
     def __call__(self, data: bytes) -> None:
         while True:
             if self.conn is None:
-                self.conn, peer = self.server.accept()
-                log(f"Client {peer[0]}:{peer[1]} connected")
+                self.accept()
             try:
                 self.conn.sendall(data)
                 return

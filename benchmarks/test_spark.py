@@ -1,0 +1,147 @@
+"""Spark paths: engine (bigdl, native) × path (max, stream) × master (local[2], local standalone cluster).
+
+- ``max``: the in-memory CIFAR-10 test subset classified over and over for ``--duration`` seconds
+  (as ``infer_cifar_max``); the round is one whole run (prepare + warm-up + timed loop), the
+  steady-state figure is ``extra_info["images_per_sec"]``.
+- ``stream``: the real sender subprocess (``iotbench send --listen 0 --format %d --v2 --arrival
+  max``) → socket → Spark (BigDL on DStreams, the original's API; native on Structured Streaming)
+  → per-interval accounting; ``extra_info`` has per-interval counts, sent/rejected/lost.
+
+Gates, all on figures from the same run:
+- accuracy ≥ the model card's (the JSON sidecar) minus 0.5 point, minus three binomial standard
+  deviations on a subset;
+- native max ≥ 0.8 × the single-process Keras batched ceiling on the same model, images and cores
+  (measured in the same test, just before); asserted with ``--full`` (at CI sizes it is recorded only);
+- BigDL max vs the issue's 870 img/s baseline: an absolute figure on a shared machine, so it is
+  recorded (``target_images_per_sec``, ``meets_target``), not asserted;
+- stream: ``sent = classified + rejected + lost`` with lost = 0.
+
+CI runs the two local max cases at small sizes (2,000 images, 5 s); the stream cases (whose accounting
+``tests/test_spark.py`` checks in CI) and the standalone cluster cases are ``slow``.
+``--full`` runs the whole test set for 60 s.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from fixtures.sender import start_sender
+from iotbench.report import extra_info
+
+pytestmark = pytest.mark.spark
+
+BIGDL_BASELINE = 870.0  # img/s, issue 4: a Keras-API CNN, 10,000 images, local[2], per-image Samples
+BIGDL_TARGET = 1.5 * BIGDL_BASELINE
+MIN_NATIVE_OF_CEILING = 0.8
+STREAM_API = {"bigdl": "dstream", "native": "structured"}
+STREAM_INTERVAL_S = 2.0
+
+
+def card_accuracy(model_file: Path) -> float | None:
+    """``test_accuracy`` from the model's JSON sidecar (its card), if any."""
+    path = Path(model_file)
+    sidecar = path.with_name(path.name.split(".")[0] + ".json")
+    return json.loads(sidecar.read_text()).get("test_accuracy") if sidecar.is_file() else None
+
+
+def accuracy_floor(card: float, images: int) -> float:
+    floor = card - 0.005
+    if images < 10_000:
+        floor -= 3 * math.sqrt(card * (1 - card) / images)
+    return floor
+
+
+def make_engine(kind: str, path: str, keras_model: Path, request):
+    from iotbench.engines import spark_max, spark_stream
+    from iotbench.engines.spark_models import BigDLClassifier, KerasUDFClassifier
+
+    if kind == "bigdl":
+        defs, weights = request.getfixturevalue("bigdl_cnn_model")
+        classifier = BigDLClassifier(defs, weights)
+        model_file = defs
+        engine = spark_max.BigDLMax(classifier) if path == "max" else spark_stream.BigDLStream(classifier)
+    else:
+        classifier = KerasUDFClassifier(keras_model)
+        model_file = keras_model
+        engine = spark_max.NativeMax(classifier) if path == "max" else spark_stream.NativeStream(classifier)
+    return engine, model_file
+
+
+def run_max_case(benchmark, engine, sc, images, labels, sizes, keras_model) -> dict:
+    from iotbench.engines.spark_max import keras_ceiling, run_max
+
+    more: dict = {}
+    if engine.name == "native":
+        ceiling = keras_ceiling(keras_model, images, labels, sizes.duration)
+        more["keras_ceiling_images_per_sec"] = ceiling["images_per_sec"]
+    results = []
+    benchmark.pedantic(lambda: results.append(run_max(engine, sc, images, labels, sizes.duration)),
+                       rounds=1, iterations=1)
+    summary = results[-1].summary()
+    if engine.name == "native":
+        more["of_ceiling"] = round(summary["images_per_sec"] / more["keras_ceiling_images_per_sec"], 3)
+    else:
+        more["target_images_per_sec"] = BIGDL_TARGET
+        more["meets_target"] = summary["images_per_sec"] >= BIGDL_TARGET
+    more.update(iterations=summary["iterations"], images_per_iteration=summary["images_per_iteration"])
+    benchmark.extra_info.update(extra_info(summary, engine=engine.name, model=engine.model, batch=engine.batch,
+                                           wire="memory", path="max", master=sc.master, **more))
+    return summary
+
+
+def run_stream_case(benchmark, engine, sc, images: int) -> dict:
+    from iotbench.engines.spark_stream import StreamConfig, run_stream
+
+    state: dict = {}
+
+    def setup():
+        state["sender"] = start_sender("-t", str(images), "--format", "%d", "--v2", "--arrival", "max")
+        state["port"] = state["sender"].wait_listening()
+        return (), {}
+
+    def one_round():
+        config = StreamConfig(port=state["port"], interval=STREAM_INTERVAL_S, api=STREAM_API[engine.name],
+                              empty_intervals=2, first_data_timeout=180)
+        try:
+            state["result"] = run_stream(engine, sc, config)
+            state["sent"] = state["sender"].wait(120)
+        finally:
+            state["sender"].stop()
+
+    benchmark.pedantic(one_round, setup=setup, rounds=1, iterations=1)
+    s = state["result"].summary()
+    batch = getattr(engine.classifier, "batch", getattr(engine.classifier, "batch_per_thread", None))
+    benchmark.extra_info.update(extra_info(
+        s, engine=engine.name, model=engine.model, batch=batch, wire="v2%d", path="stream", master=sc.master,
+        api=s["api"], sent=s["sent"], interval_s=s["interval_s"], intervals=s["intervals"],
+        per_interval_received=s["per_interval_received"], per_interval_correct=s["per_interval_correct"],
+        empty_tail_s=s["empty_tail_s"], sender_rate=state["sent"].get("rate"),
+    ))
+    return s
+
+
+@pytest.mark.parametrize("master", ["local", pytest.param("standalone", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("path", ["max", pytest.param("stream", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("engine_kind", ["bigdl", "native"])
+def test_spark(benchmark, spark_on, sizes, cifar_test, keras_cnn_model, request, engine_kind, path, master):
+    sc, _ = spark_on(master)
+    engine, model_file = make_engine(engine_kind, path, keras_cnn_model, request)
+    images = min(sizes.images, len(cifar_test))
+    if path == "max":
+        summary = run_max_case(benchmark, engine, sc, cifar_test.images[:images], cifar_test.labels[:images], sizes,
+                               keras_cnn_model)
+    else:
+        summary = run_stream_case(benchmark, engine, sc, sizes.images)
+        assert summary["sent"] == sizes.images
+        assert summary["classified"] + summary["rejected"] + summary["lost"] == summary["sent"]
+        assert summary["lost"] == 0
+    card = card_accuracy(model_file)
+    if card is not None:
+        assert summary["accuracy"] >= accuracy_floor(card, summary["classified"] if path == "stream" else images)
+    if path == "max" and engine_kind == "native" and sizes.full:
+        # At CI sizes (2,000 images, 5 s: one or two iterations) start-up noise dominates: recorded, not gated.
+        assert benchmark.extra_info["of_ceiling"] >= MIN_NATIVE_OF_CEILING, benchmark.extra_info

@@ -1,0 +1,117 @@
+"""Spark max throughput: classify CIFAR-10 from memory for a fixed duration (BigDL or Spark-native engine).
+
+Examples:
+  iotbench infer spark-max --engine bigdl --duration 30
+  iotbench infer spark-max --engine native -m models/cnn.keras --master spark://127.0.0.1:7077
+  infer_cifar_max --modelDefsPath models/bigdl_cnn.bigdl --modelWeightsPath models/bigdl_cnn.bin --duration 60
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from iotbench.engines.spark_context import DEFAULT_MASTER, LOG_LEVELS
+from iotbench.engines.spark_models import DEFAULT_BIGDL_DEFS, DEFAULT_BIGDL_WEIGHTS, DEFAULT_KERAS_MODEL
+
+ENGINES = ("bigdl", "native")
+
+
+def add_spark_arguments(p: argparse.ArgumentParser) -> None:
+    """Options shared by the Spark paths: engine, master, model files, Spark resources."""
+    p.add_argument("--engine", choices=ENGINES, default="bigdl",
+                   help="bigdl: BigDL Keras-API model on RDDs of Samples; native: Keras model in predict_batch_udf")
+    p.add_argument("--master", default=DEFAULT_MASTER, help="Spark master URL (local[N] or spark://HOST:PORT)")
+    p.add_argument("-md", "--modelDefsPath", dest="model_defs", default=str(DEFAULT_BIGDL_DEFS),
+                   help="BigDL model definition file (engine bigdl)")
+    p.add_argument("-mw", "--modelWeightsPath", dest="model_weights", default=str(DEFAULT_BIGDL_WEIGHTS),
+                   help="BigDL model weights file (engine bigdl)")
+    p.add_argument("-m", "--model", default=str(DEFAULT_KERAS_MODEL), help="Keras .keras model (engine native)")
+    p.add_argument("--driver-memory", default="2g", help="Spark driver memory")
+    p.add_argument("--executor-memory", default="2g", help="Spark executor memory (cluster)")
+    p.add_argument("--cores-max", "--total-executor-cores", dest="cores_max", type=int, default=2,
+                   help="cluster: total executor cores to use (spark.cores.max; 1 core per executor)")
+    p.add_argument("--log-level", choices=LOG_LEVELS, default="ERROR", help="Spark/JVM log level")
+    p.add_argument("--json", metavar="FILE", help="also write the run's summary as JSON")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    add_spark_arguments(parser)
+    parser.add_argument("-d", "--duration", type=float, default=10.0, help="seconds to keep inferring")
+    parser.add_argument("--dataset", choices=("test", "train"), default="test",
+                        help="CIFAR-10 split to infer (the original used train, which its model was trained on)")
+    parser.add_argument("--images", type=int, default=None, help="use only the first N images of the split")
+    parser.add_argument("-b", "--batch", type=int, default=None,
+                        help="batch: BigDL batch per thread (default 64), native predict_batch_udf batch (default 256)")
+    parser.add_argument("--partitions", type=int, default=None, help="partitions (default: the master's parallelism)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed iterations before the clock starts")
+
+
+def configure_compat(parser: argparse.ArgumentParser) -> None:
+    """``infer_cifar_max -md DEFS -mw WEIGHTS [-d SECONDS]``: the original's flags (BigDL engine)."""
+    configure(parser)
+    for action in parser._actions:
+        if action.dest in ("model_defs", "model_weights"):
+            action.required = True
+
+
+def make_engine(args: argparse.Namespace):
+    """The engine for ``args`` (model files are checked here, before Spark starts)."""
+    from iotbench.engines.spark_max import BigDLMax, NativeMax
+    from iotbench.engines.spark_models import BigDLClassifier, KerasUDFClassifier
+
+    if args.engine == "bigdl":
+        return BigDLMax(BigDLClassifier(args.model_defs, args.model_weights, batch_per_thread=args.batch or 64))
+    return NativeMax(KerasUDFClassifier(args.model, batch=args.batch or 256))
+
+
+def loading_line(args: argparse.Namespace) -> str:
+    if args.engine == "bigdl":
+        return f"Loading trained model from {args.model_defs} (definition) and {args.model_weights} (weights)"
+    return f"Loading trained model from {args.model}"
+
+
+def settings(args: argparse.Namespace, app_name: str):
+    from iotbench.engines.spark_context import SparkSettings
+
+    return SparkSettings(master=args.master, app_name=app_name, driver_memory=args.driver_memory,
+                         executor_memory=args.executor_memory, cores_max=args.cores_max,
+                         log_level=args.log_level)
+
+
+def run(args: argparse.Namespace) -> int:
+    from iotbench import report
+    from iotbench.data import cifar10
+    from iotbench.engines import spark_context
+    from iotbench.engines.spark_max import run_max
+
+    spark_context.check_master(args.master)
+    engine = make_engine(args)
+    split = cifar10.load(args.dataset)
+    images, labels = split.images[: args.images], split.labels[: args.images]
+    sc = spark_context.start(settings(args, "infer_cifar_max"))
+    try:
+        print(f"\n{loading_line(args)}", flush=True)
+        result = run_max(
+            engine, sc, images, labels, args.duration, dataset=args.dataset, partitions=args.partitions,
+            warmup=args.warmup,
+            on_start=lambda: print(f"{report.timestamp(True)}: Running inference loop for {args.duration:g} seconds "
+                                   f"on the {args.dataset} set ({len(labels)} images)", flush=True),
+            on_iteration=lambda it: print(
+                f"{report.timestamp(True)}: Iteration {it.index}: {it.images} images inferred. "
+                f"Correct predictions: {it.correct}  Pct correct: {it.correct / max(it.images, 1):.4f}", flush=True),
+        )
+    finally:
+        spark_context.stop()
+    print(f"{report.timestamp(True)}: Test completion: {result.images} images inferred in {result.elapsed_s:.1f} sec "
+          f"or {result.images_per_sec:.1f} images/second", flush=True)
+    print(summary_line(result.summary()), flush=True)
+    if args.json:
+        report.write_json(args.json, {**result.summary(), "machine": report.machine()})
+    return 0
+
+
+def summary_line(s: dict) -> str:
+    acc = "n/a" if s["accuracy"] is None else f"{100 * s['accuracy']:.2f}%"
+    return (f"Summary: engine {s['engine']}, model {s['model']}, master {s['master']} ({s['partitions']} partitions), "
+            f"{s['dataset']} set: {s['classified']} images in {s['elapsed_s']:.1f} s = {s['images_per_sec']:.1f} "
+            f"images/second over {s['iterations']} iterations, accuracy {acc}")

@@ -1,0 +1,314 @@
+"""Starting and stopping Spark for the Spark paths: one SparkContext that hosts both BigDL and Spark-native engines.
+
+Why this module exists: pyspark and BigDL each need a few environment fixes before the JVM starts
+(see ``/work/shared/notes/bigdl-spark.md``), and both the CLI commands and the pytest fixtures must
+apply exactly the same ones:
+
+- ``PYTHONHOME`` must point at the interpreter's own prefix: BigDL sets it to the virtualenv,
+  which has no standard library, and Python workers then die with ``No module named 'encodings'``;
+- ``PYSPARK_PYTHON`` is this interpreter, so workers see the same packages as the driver;
+- ``SPARK_LOCAL_IP=127.0.0.1`` keeps every socket on loopback;
+- BigDL's jars go on the driver class path (``spark.driver.extraClassPath``) and, for a cluster,
+  to the executors (``spark.jars``); BigDL's Spark properties (``spark-bigdl.conf``) are applied;
+- the JVM logs at WARN/ERROR through our own log4j2 file, so the original's console lines stay readable.
+
+A standalone cluster (:class:`StandaloneCluster`) is started from the installed pyspark's own
+launcher (``bin/spark-class …deploy.master.Master`` / ``…deploy.worker.Worker``, which is what
+``sbin/start-master.sh`` and ``start-worker.sh`` run; the pip wheel ships no ``start-*.sh``),
+loopback only, and stopped by the process ids it started.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+DEFAULT_MASTER = "local[2]"
+LOG_LEVELS = ("ERROR", "WARN", "INFO")
+
+
+def spark_home() -> Path:
+    import pyspark
+
+    return Path(pyspark.__file__).resolve().parent
+
+
+def prepare_environment(env: dict[str, str] | None = None) -> dict[str, str]:
+    """Apply the environment fixes (to ``os.environ`` unless ``env`` is given); returns the mapping."""
+    env = os.environ if env is None else env
+    env["PYTHONHOME"] = sys.base_prefix
+    env["PYSPARK_PYTHON"] = sys.executable
+    env["PYSPARK_DRIVER_PYTHON"] = sys.executable
+    env.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    env["SPARK_HOME"] = str(spark_home())
+    # TensorFlow in Python workers: quiet, and no oneDNN notice on every worker start.
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return env
+
+
+def bigdl_jars() -> list[str]:
+    """BigDL's jar-with-dependencies and bigdl-core's native jar; [] when BigDL is not installed."""
+    try:
+        from bigdl.dllib.utils.engine import get_bigdl_jars
+    except ImportError:
+        return []
+    return sorted(get_bigdl_jars())
+
+
+def log4j_file(level: str) -> Path:
+    """A log4j2 configuration that logs ``level`` and above to stderr (written once per level)."""
+    if level not in LOG_LEVELS:
+        raise ValueError(f"log level must be one of {', '.join(LOG_LEVELS)}, not {level!r}")
+    path = Path(tempfile.gettempdir()) / f"iotbench-log4j2-{level.lower()}.properties"
+    text = (
+        f"rootLogger.level = {level.lower()}\n"
+        "rootLogger.appenderRef.stderr.ref = console\n"
+        "appender.console.type = Console\n"
+        "appender.console.name = console\n"
+        "appender.console.target = SYSTEM_ERR\n"
+        "appender.console.layout.type = PatternLayout\n"
+        "appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n\n"
+        # Stopping a streaming context always logs receiver errors; the original advised hiding them.
+        "logger.streaming.name = org.apache.spark.streaming\n"
+        "logger.streaming.level = error\n"
+    )
+    if not path.is_file() or path.read_text() != text:
+        path.write_text(text)
+    return path
+
+
+@dataclass
+class SparkSettings:
+    """What a Spark context for the benchmark needs; defaults fit a 2-core machine."""
+
+    master: str = DEFAULT_MASTER
+    app_name: str = "iotbench"
+    driver_memory: str = "2g"
+    executor_memory: str = "2g"
+    executor_cores: int = 1  # standalone: one core per executor, as many executors as cores.max allows
+    cores_max: int = 2  # standalone: total cores to use (BigDL's engine refuses to start without it)
+    log_level: str = "ERROR"
+    bigdl: bool = True  # put BigDL on the class path and start its engine (if installed)
+    conf: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_cluster(self) -> bool:
+        return self.master.startswith("spark://")
+
+
+def spark_conf_items(settings: SparkSettings) -> dict[str, str]:
+    """All Spark properties for ``settings``: pure, so that tests and the CLI can print them."""
+    log4j = f"-Dlog4j2.configurationFile=file:{log4j_file(settings.log_level)}"
+    items: dict[str, str] = {}
+    jars = bigdl_jars() if settings.bigdl else []
+    if jars:
+        from bigdl.dllib.utils.engine import get_bigdl_conf
+
+        items.update(_read_conf(Path(get_bigdl_conf())))
+        items["spark.driver.extraClassPath"] = ":".join(jars)
+        items["spark.jars"] = ",".join(jars)
+    items.update({
+        "spark.master": settings.master,
+        "spark.app.name": settings.app_name,
+        "spark.driver.memory": settings.driver_memory,
+        "spark.executor.memory": settings.executor_memory,
+        "spark.driver.host": "127.0.0.1",
+        "spark.driver.bindAddress": "127.0.0.1",
+        # -Xss: stopping a Structured Streaming query during a large socket batch overflowed the default stack.
+        "spark.driver.extraJavaOptions": f"-Xss16m {log4j}",
+        "spark.executor.extraJavaOptions": log4j,
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.sql.shuffle.partitions": "4",
+        "spark.python.worker.reuse": "true",
+        "spark.task.maxFailures": "1",
+    })
+    if settings.is_cluster:
+        items["spark.executor.cores"] = str(settings.executor_cores)
+        items["spark.cores.max"] = str(settings.cores_max)
+    items.update(settings.conf)
+    return items
+
+
+def _read_conf(path: Path) -> dict[str, str]:
+    out = {}
+    for line in path.read_text(encoding="latin-1").splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            key, _, value = line.partition(" ")
+            out[key] = value.strip()
+    return out
+
+
+def check_master(master: str, timeout_s: float = 5.0) -> None:
+    """Fail fast, with one line naming the URL, when a ``spark://`` master does not answer.
+
+    Without this, SparkContext retries for minutes before giving up.
+    """
+    if not master.startswith("spark://"):
+        return
+    for hostport in master[len("spark://"):].split(","):
+        parsed = urlparse(f"spark://{hostport}")
+        try:
+            with socket.create_connection((parsed.hostname, parsed.port or 7077), timeout=timeout_s):
+                return
+        except (OSError, ValueError) as err:
+            last = err
+    raise ConnectionError(f"cannot reach Spark master {master}: {last}")
+
+
+def start(settings: SparkSettings | None = None):
+    """Start (or return the running) SparkContext for ``settings``; BigDL's engine too when available."""
+    settings = settings or SparkSettings()
+    check_master(settings.master)
+    prepare_environment()
+    from pyspark import SparkConf, SparkContext
+
+    active = SparkContext._active_spark_context
+    if active is not None:
+        if active.master != settings.master:
+            raise RuntimeError(f"a SparkContext for {active.master} is running; stop it before using {settings.master}")
+        return active
+    conf = SparkConf().setAll(list(spark_conf_items(settings).items()))
+    if settings.bigdl and bigdl_jars():
+        from bigdl.dllib.nncontext import init_nncontext
+
+        sc = init_nncontext(conf, spark_log_level=settings.log_level, redirect_spark_log=False)
+    else:
+        sc = SparkContext(conf=conf)
+        sc.setLogLevel(settings.log_level)
+    return sc
+
+
+def sql_session(sc):
+    """The SparkSession over ``sc`` (DataFrames, Structured Streaming)."""
+    from pyspark.sql import SparkSession
+
+    return SparkSession(sc) if SparkSession.getActiveSession() is None else SparkSession.getActiveSession()
+
+
+def stop() -> None:
+    """Stop the running SparkContext, if any (and the SparkSession over it)."""
+    from pyspark import SparkContext
+    from pyspark.sql import SparkSession
+
+    session = SparkSession.getActiveSession()
+    if session is not None:
+        session.stop()  # stops the SparkContext under it too
+    sc = SparkContext._active_spark_context
+    if sc is not None:
+        sc.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class StandaloneCluster:
+    """A Spark standalone master plus ``workers`` workers on loopback, each offering ``cores`` cores.
+
+    Started from the installed pyspark (``bin/spark-class``); logs go to ``log_dir``.
+    """
+
+    MASTER = "org.apache.spark.deploy.master.Master"
+    WORKER = "org.apache.spark.deploy.worker.Worker"
+
+    def __init__(self, workers: int = 2, cores: int = 1, memory: str = "3g", log_dir: Path | None = None):
+        self.workers, self.cores, self.memory = workers, cores, memory
+        self.log_dir = Path(log_dir or tempfile.mkdtemp(prefix="iotbench-spark-cluster-"))
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.url = f"spark://127.0.0.1:{self.port}"
+        self.procs: list[subprocess.Popen] = []
+
+    def _launch(self, name: str, *args: str) -> Path:
+        env = prepare_environment(dict(os.environ))
+        env["SPARK_LOG_DIR"] = str(self.log_dir)
+        env["SPARK_DAEMON_JAVA_OPTS"] = f"-Dlog4j2.configurationFile=file:{log4j_file('INFO')}"
+        log = self.log_dir / f"{name}.log"
+        with open(log, "wb") as out:
+            self.procs.append(subprocess.Popen(
+                [str(spark_home() / "bin" / "spark-class"), *args],
+                stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+            ))
+        return log
+
+    def start(self, timeout_s: float = 90.0) -> StandaloneCluster:
+        prepare_environment()
+        master_log = self._launch("master", self.MASTER, "--host", "127.0.0.1", "--port", str(self.port),
+                                  "--webui-port", str(free_port()))
+        self._wait_for(master_log, re.compile(r"I have been elected leader|Starting Spark master"), timeout_s)
+        logs = [self._launch(f"worker-{i}", self.WORKER, "--host", "127.0.0.1", "--cores", str(self.cores),
+                             "--memory", self.memory, "--webui-port", str(free_port()),
+                             "--work-dir", str(self.log_dir / f"work-{i}"), self.url)
+                for i in range(self.workers)]
+        for log in logs:
+            self._wait_for(log, re.compile(r"Successfully registered with master"), timeout_s)
+        return self
+
+    def _wait_for(self, log: Path, pattern: re.Pattern, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if log.is_file() and pattern.search(log.read_text(errors="replace")):
+                return
+            if any(p.poll() is not None for p in self.procs):
+                break
+            time.sleep(0.2)
+        tail = log.read_text(errors="replace")[-2000:] if log.is_file() else ""
+        self.stop()
+        raise RuntimeError(f"standalone cluster did not start ({log.name}):\n{tail}")
+
+    def stop(self) -> None:
+        """Terminate the workers, then the master (each by the process group it was started in)."""
+        for proc in reversed(self.procs):
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    continue
+        for proc in self.procs:
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+        self.procs.clear()
+
+    def __enter__(self) -> StandaloneCluster:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def run_with_timeout(func, timeout_s: float, what: str):
+    """Run ``func()`` in a thread; raise TimeoutError naming ``what`` if it does not return in time."""
+    result: dict = {}
+
+    def target():
+        try:
+            result["value"] = func()
+        except BaseException as err:  # re-raised in the caller
+            result["error"] = err
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    if thread.is_alive():
+        raise TimeoutError(f"{what} did not finish within {timeout_s:g} s")
+    if "error" in result:
+        raise result["error"]
+    return result.get("value")

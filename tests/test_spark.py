@@ -1,0 +1,149 @@
+"""Spark paths: weight transfer to BigDL, accuracy parity of both engines with Keras, fail-fast on a dead master,
+and streaming accounting (``sent = classified + rejected + lost``) with garbage in the stream.
+
+Sizes are small (a 500-image test subset, a 300-image stream) so the whole file runs in a few minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from iotbench import sender, wire
+
+pytestmark = pytest.mark.spark
+
+SUBSET = 500
+STREAM_IMAGES = 300
+
+
+def test_bigdl_weight_layout_reproduces_keras_flatten_dense():
+    """The first Dense after Flatten must see the same features in BigDL's CHW flatten order as in Keras's HWC one."""
+    from iotbench.models.bigdl_convert import bigdl_weights
+
+    rng = np.random.default_rng(0)
+    h, w, c, units = 3, 4, 5, 7
+    conv = rng.normal(size=(3, 3, 2, c)).astype(np.float32)
+    dense = rng.normal(size=(h * w * c, units)).astype(np.float32)
+    specs = [
+        {"kind": "Conv2D", "weights": [conv, np.zeros(c, np.float32)], "input_shape": (h, w, 2)},
+        {"kind": "Flatten", "weights": [], "input_shape": (h, w, c)},
+        {"kind": "Dense", "weights": [dense, np.zeros(units, np.float32)], "input_shape": (h * w * c,)},
+    ]
+    bconv, _, bdense, _ = bigdl_weights(specs)
+    assert bconv.shape == (1, c, 2, 3, 3)
+    np.testing.assert_array_equal(bconv[0, 4, 1], conv[:, :, 1, 4])
+    features = rng.normal(size=(h, w, c)).astype(np.float32)
+    keras_out = features.reshape(-1) @ dense
+    bigdl_out = bdense @ features.transpose(2, 0, 1).reshape(-1)
+    np.testing.assert_allclose(bigdl_out, keras_out, rtol=1e-5, atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def keras_subset_accuracy(keras_cnn_model, cifar_test):
+    """Keras's own accuracy on the subset, and the subset."""
+    import keras
+
+    from iotbench.engines.spark_models import model_transform, to_model_input
+
+    images, labels = cifar_test.images[:SUBSET], cifar_test.labels[:SUBSET].astype(np.int64)
+    model = keras.models.load_model(keras_cnn_model, compile=False)
+    x = to_model_input(images, True, model_transform(keras_cnn_model))
+    predicted = np.asarray(model.predict(x, batch_size=250, verbose=0)).argmax(1)
+    return float((predicted == labels).mean()), images, labels
+
+
+def _max_engine(kind, keras_cnn_model, request):
+    from iotbench.engines.spark_max import BigDLMax, NativeMax
+    from iotbench.engines.spark_models import BigDLClassifier, KerasUDFClassifier
+
+    if kind == "bigdl":
+        defs, weights = request.getfixturevalue("bigdl_cnn_model")
+        return BigDLMax(BigDLClassifier(defs, weights))
+    return NativeMax(KerasUDFClassifier(keras_cnn_model))
+
+
+@pytest.mark.parametrize("kind", ["bigdl", "native"])
+def test_engine_accuracy_equals_keras_on_the_same_subset(kind, spark, keras_cnn_model, keras_subset_accuracy, request):
+    from iotbench.engines.spark_max import run_max
+
+    keras_acc, images, labels = keras_subset_accuracy
+    engine = _max_engine(kind, keras_cnn_model, request)
+    result = run_max(engine, spark, images, labels, duration=0, warmup=0)
+    assert result.images == SUBSET
+    assert result.accuracy == pytest.approx(keras_acc, abs=0.005)
+
+
+@pytest.mark.parametrize("path", ["spark-max", "spark-stream"])
+def test_unreachable_master_fails_fast_with_one_line_naming_it(path):
+    url = "spark://127.0.0.1:1"
+    proc = subprocess.run([sys.executable, "-m", "iotbench", "infer", path, "--master", url],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and url in lines[0] and lines[0].startswith("error:"), proc.stderr
+
+
+def test_missing_model_file_is_one_line_naming_it(tmp_path):
+    missing = tmp_path / "nothing.bigdl"
+    proc = subprocess.run([sys.executable, "-m", "iotbench", "infer", "spark-max", "-md", str(missing),
+                           "-mw", str(missing)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and str(missing) in lines[0], proc.stderr
+
+
+GARBAGE = {
+    wire.EMPTY: b"3",
+    wire.WRONG_LENGTH: b"3" + b" 1" * 100,
+    wire.NOT_NUMERIC: b"3" + b" abc" * 3072,
+    wire.BAD_LABEL: b"x" + b" 7" * 3072,
+    wire.BAD_HEADER: b"~12:notatime:3" + b" 7" * 3072,
+}
+
+
+def serve_in_thread(config: sender.SendConfig) -> tuple[threading.Thread, dict]:
+    """Our sender, in-process, listening on a free port (like ``nc -lk``); returns once it listens."""
+    ready = threading.Event()
+    out: dict = {}
+
+    def target():
+        out["result"] = sender.serve(config, 0, ready=lambda port: (out.__setitem__("port", port), ready.set()))
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    assert ready.wait(60), "sender did not start listening"
+    return thread, out
+
+
+@pytest.mark.parametrize("kind,api", [("bigdl", "dstream"), ("native", "structured")])
+def test_stream_accounts_for_every_line_with_garbage_injected(kind, api, spark, keras_cnn_model, request):
+    from iotbench.engines.spark_models import BigDLClassifier, KerasUDFClassifier
+    from iotbench.engines.spark_stream import BigDLStream, NativeStream, StreamConfig, run_stream
+
+    if kind == "bigdl":
+        defs, weights = request.getfixturevalue("bigdl_cnn_model")
+        engine = BigDLStream(BigDLClassifier(defs, weights))
+    else:
+        engine = NativeStream(KerasUDFClassifier(keras_cnn_model))
+    config = sender.SendConfig(total=STREAM_IMAGES, arrival="max", fmt="%d", v2=True, garbage=tuple(GARBAGE.values()))
+    thread, out = serve_in_thread(config)
+    started = time.monotonic()
+    result = run_stream(engine, spark, StreamConfig(port=out["port"], interval=2.0, api=api, empty_intervals=2,
+                                                    first_data_timeout=180))
+    thread.join(60)
+    s = result.summary()
+    lines_sent = out["result"].sent + len(GARBAGE)
+    assert s["sent"] == STREAM_IMAGES == out["result"].sent
+    assert s["classified"] + s["rejected"] + s["lost"] == lines_sent
+    assert s["lost"] == 0 and s["duplicated"] == 0
+    assert s["classified"] == STREAM_IMAGES
+    assert s["rejected_by_reason"] == dict.fromkeys(GARBAGE, 1)
+    assert sum(s["per_interval_received"]) == lines_sent
+    assert s["accuracy"] > 0.5
+    assert 0 < s["elapsed_s"] < time.monotonic() - started
