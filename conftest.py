@@ -6,5 +6,6 @@ pytest_plugins = [
     "fixtures.sender",
     "fixtures.bench",
     "fixtures.cuda",
+    "fixtures.scala",
     "fixtures.spark",
 ]

@@ -1,0 +1,107 @@
+"""Scala path: the Spark Streaming + BigDL ResNet20 classifier (fed by the Python and the JVM sender, at max rate,
+local[2]) and the ImageNet max-throughput program.
+
+A round is one whole spark-submit run, Spark's start-up included, so the round time is not the throughput:
+the program's own figure (images classified / time from the first image received to the last classified)
+goes into ``extra_info["images_per_sec"]``.  The accuracy floor is the converted model's own accuracy on
+exactly the images sent (from the per-image bitmap in its card), within half a point; on the full test set
+that is the card's test accuracy.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+
+from fixtures.scala import run_scala_stream, scala_sender_sent, start_scala_sender
+from fixtures.sender import start_sender
+from iotbench import scala_build
+from iotbench.report import extra_info
+
+pytestmark = pytest.mark.scala
+
+TOLERANCE = 0.005  # half a point
+
+STREAMS = [  # sender, wire, images (None: --images, 2,000 by default), model fixture
+    pytest.param("python", "v2%d", None, "bigdl_resnet20", id="python-v2"),
+    pytest.param("scala", "comma", None, "bigdl_resnet20", id="scala-comma"),
+    pytest.param("python", "v2%d", 10_000, "bigdl_resnet20", id="python-v2-full", marks=pytest.mark.slow),
+    pytest.param("scala", "comma", 10_000, "bigdl_resnet20", id="scala-comma-full", marks=pytest.mark.slow),
+    # the original's set-up: its JVM line format and its BigDL 0.8 model (imported), on the full test set
+    pytest.param("scala", "bigdl08", 10_000, "bigdl_resnet887", id="original-887-full", marks=pytest.mark.slow),
+]
+
+
+def _start(kind: str, wire: str, jar, n: int):
+    if kind == "python":
+        return start_sender("-t", str(n), "--arrival", "max", "--format", "%d", "--v2")
+    return start_scala_sender(jar, "-t", str(n), "-i", "0", "--format", wire)
+
+
+@pytest.mark.parametrize(("sender", "wire", "count", "model"), STREAMS)
+def test_scala_stream(benchmark, request, scala_jar, sizes, tmp_path, sender, wire, count, model):
+    bigdl_model = request.getfixturevalue(model)
+    n = count or sizes.images
+    runs, senders = [], []
+
+    def setup():
+        senders.append(_start(sender, wire, scala_jar, n))
+        return (), {}
+
+    def one_round():
+        s = senders[-1]
+        try:
+            run = run_scala_stream(scala_jar, s.wait_listening(), bigdl_model.path, tmp_path, batch=64)
+            sent = s.wait()["sent"] if sender == "python" else scala_sender_sent(s)
+        finally:
+            s.stop()
+        runs.append((run, sent))
+
+    benchmark.pedantic(one_round, setup=setup, rounds=1, iterations=1)
+    run, sent = runs[-1]
+    assert run.returncode == 0, run.errors()
+    s = run.summary
+    benchmark.extra_info.update(extra_info(s, engine="bigdl-scala-stream", model=bigdl_model.path.name, batch=64,
+                                           wire=wire, sender=sender, master="local[2]"))
+    assert sent == n and s["classified"] == n and s["rejected"] == 0 and s["lost"] == 0  # every image accounted for
+    expected = bigdl_model.expected_accuracy(n)
+    if n == 10_000:
+        expected = bigdl_model.card["test_accuracy"]
+    assert expected is not None
+    assert abs(s["accuracy"] - expected) <= TOLERANCE
+
+
+ITERATION = re.compile(r"Z: Iteration \d+: (\d+) images inferred\. ")
+COMPLETION = re.compile(r"Z: Test completion: (\d+) images inferred in ([\d.]+) sec or ([\d.]+) images/second")
+
+
+def test_scala_imagenet_max(benchmark, scala_jar, imagenet_sample, sizes, tmp_path):
+    """ResNet-50 (random weights: no pretrained ImageNet weights offline) for a given duration on the sample."""
+    images = 0 if sizes.full else 8
+    duration = int(sizes.duration)
+    out = tmp_path / "imagenet.json"
+    args = ["-f", str(imagenet_sample), "-d", str(duration), "--repeat", "1",  # ResNet-50: ~1.5 images/s on 2 cores
+            "--images", str(images), "--json", str(out)]
+    cmd = scala_build.submit_command(scala_jar, scala_build.IMAGENET_CLASS, args, driver_memory="3g")
+    result = {}
+
+    def one_round():
+        result["proc"] = subprocess.run(cmd, env=scala_build.submit_env(), capture_output=True, text=True,
+                                        timeout=600 + duration)
+
+    benchmark.pedantic(one_round, rounds=1, iterations=1)
+    proc = result["proc"]
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    iterations = ITERATION.findall(proc.stdout)
+    done = COMPLETION.search(proc.stdout)
+    assert iterations and done, proc.stdout
+    assert int(done.group(1)) == sum(map(int, iterations))
+    assert float(done.group(2)) >= duration  # the loop runs until the duration has passed
+    import json
+
+    summary = json.loads(out.read_text())
+    benchmark.extra_info.update(extra_info(summary, engine="bigdl-scala-imagenet", model=summary["model"],
+                                           batch=summary["batch"], wire="memory", duration_s=duration))
+    assert summary["accuracy"] is None  # no weights file: accuracy is not scored

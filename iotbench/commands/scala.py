@@ -1,0 +1,126 @@
+"""Scala programs via spark-submit: scala-stream (Spark Streaming + BigDL ResNet20), scala-imagenet-max (ResNet-50).
+
+``iotbench infer scala-stream`` and ``iotbench infer scala-imagenet-max`` build the jar when needed
+(``iotbench scala build``) and run it with pyspark's own ``spark-submit``, BigDL on the class path.
+Arguments after the Spark options are the original programs' flags; the programs print the
+original's lines (see the seed README) plus our accounting line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+from collections.abc import Sequence
+
+from iotbench import scala_build
+from iotbench.report import log
+
+DEFAULT_MODEL = "models/bigdl_resnet20.model"
+
+
+def _spark_options(p: argparse.ArgumentParser, driver_memory: str) -> None:
+    g = p.add_argument_group("Spark")
+    g.add_argument("--master", default="local[2]", help="Spark master URL")
+    g.add_argument("--driver-memory", default=driver_memory, help="spark-submit --driver-memory")
+    g.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE", help="extra Spark configuration")
+
+
+def _conf(pairs: Sequence[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ValueError(f"--conf expects KEY=VALUE, got {pair!r}")
+        out[key] = value
+    return out
+
+
+def submit(main_class: str, program_args: list[str], args: argparse.Namespace, timeout: float | None = None,
+           capture: bool = False) -> subprocess.CompletedProcess:
+    """Build (cached) and spark-submit ``main_class`` with ``program_args``."""
+    jar = scala_build.build(log=log).jar
+    cmd = scala_build.submit_command(jar, main_class, program_args, master=args.master,
+                                     driver_memory=args.driver_memory, conf=_conf(args.conf))
+    return subprocess.run(cmd, env=scala_build.submit_env(), timeout=timeout, text=True,
+                          capture_output=capture, check=False)
+
+
+# --------------------------------------------------------------------------- scala-stream
+
+
+def configure_scala_stream(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-r", "--reportingInterval", dest="reporting_interval", type=int, default=1,
+                   help="reporting (batch) interval in seconds")
+    p.add_argument("-i", "--sourceIPAddress", dest="host", default="127.0.0.1", help="address of the sender")
+    p.add_argument("-p", "--sourcePort", dest="port", type=int, default=10000, help="port the sender listens on")
+    p.add_argument("-m", "--model", default=DEFAULT_MODEL, help="BigDL model file (input: 0-255 RGB, NCHW)")
+    p.add_argument("-b", "--batchSize", dest="batch", type=int, default=128,
+                   help="images per forward call over all cores, split among them as BigDL's predict "
+                        "(the original's 2000 was for 96 cores)")
+    p.add_argument("--json", metavar="FILE", help="also write the run's summary as JSON")
+    p.add_argument("--connect-timeout", type=int, default=0,
+                   help="give up when the sender cannot be reached for this many seconds (0: keep trying)")
+    p.add_argument("--max-rate", type=int, default=0, help="cap on lines/s the Spark receiver accepts (0: none)")
+    p.add_argument("--initial-rate", type=int, default=200,
+                   help="lines/s the receiver accepts until Spark's backpressure has measured the processing rate")
+    _spark_options(p, "3g")
+
+
+def stream_args(args: argparse.Namespace) -> list[str]:
+    out = ["-r", str(args.reporting_interval), "-i", args.host, "-p", str(args.port), "-m", args.model,
+           "-b", str(args.batch)]
+    if args.json:
+        out += ["--json", args.json]
+    if args.connect_timeout:
+        out += ["--connectTimeout", str(args.connect_timeout)]
+    if args.max_rate:
+        out += ["--maxRate", str(args.max_rate)]
+    out += ["--initialRate", str(args.initial_rate)]
+    return out
+
+
+def run_scala_stream(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    if not Path(args.model).is_file():
+        raise FileNotFoundError(f"model file not found: {args.model} "
+                                "(convert one: python -m iotbench.models.bigdl_resnet KERAS_FILE)")
+    return submit(scala_build.STREAM_CLASS, stream_args(args), args).returncode
+
+
+# --------------------------------------------------------------------------- scala-imagenet-max
+
+
+def configure_scala_imagenet_max(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-f", "--folder", required=True, help="ImageNet images: DIR/<wnid>/*.JPEG or DIR/val/<wnid>/...")
+    p.add_argument("-m", "--modelPath", dest="model", default="",
+                   help="model file (BigDL or Torch .t7); default: ResNet-50 with random weights, accuracy not scored")
+    p.add_argument("-d", "--duration", type=int, default=60, help="seconds of the timed loop")
+    p.add_argument("-b", "--batchSize", dest="batch", type=int, default=0,
+                   help="images per forward call over all cores (0: 4 per core)")
+    p.add_argument("--images", type=int, default=0, help="use only the first N images (0: all)")
+    p.add_argument("--repeat", type=int, default=5, help="use each image this many times per iteration")
+    p.add_argument("--depth", type=int, default=50, help="ResNet depth of the random-weight model")
+    p.add_argument("--json", metavar="FILE", help="also write the run's summary as JSON")
+    _spark_options(p, "3g")
+
+
+def imagenet_args(args: argparse.Namespace) -> list[str]:
+    out = ["-f", args.folder, "-d", str(args.duration), "--repeat", str(args.repeat), "--depth", str(args.depth)]
+    if args.model:
+        out += ["-m", args.model]
+    if args.batch:
+        out += ["-b", str(args.batch)]
+    if args.images:
+        out += ["--images", str(args.images)]
+    if args.json:
+        out += ["--json", args.json]
+    return out
+
+
+def run_scala_imagenet_max(args: argparse.Namespace) -> int:
+    return submit(scala_build.IMAGENET_CLASS, imagenet_args(args), args).returncode
+
+
+configure = configure_scala_stream
+run = run_scala_stream

@@ -1,0 +1,350 @@
+"""A Keras CIFAR-10 ResNet (ResNet20 v1) rebuilt as a BigDL 2.4 graph with the same weights, for the JVM path.
+
+The original Scala classifier ran a ResNet trained with BigDL 0.8 (``bigdl_resnet_model_887``), a file
+BigDL 2.4 cannot read (see the README).  Rather than retrain, we transfer the weights of a Keras
+ResNet20 v1 layer by layer into ``bigdl.dllib.nn.layer`` modules and save the graph in BigDL's
+protobuf format, which Scala loads with ``Module.loadModule``:
+
+- Conv2D: kernel HWIO -> BigDL (group, out, in, kH, kW); ``padding="same"`` -> BigDL's pad -1 (the
+  TensorFlow rule: with stride 2 the extra row/column of padding goes at the bottom/right, not both sides).
+- BatchNormalization: gamma, beta, moving mean and variance, and Keras's epsilon (1e-3, not BigDL's 1e-5).
+- Dense: kernel (in, out) -> Linear weight (out, in); a softmax activation becomes a SoftMax layer.
+- Flatten of NHWC Keras tensors: a transpose NCHW -> NHWC first, so the flattened order matches.
+
+**Input.** The graph takes what the stream carries: N x 3 x 32 x 32 RGB floats in 0-255 (CHW, the
+Scala receiver writes parsed lines straight into that layout).  The Keras model's own input transform
+is baked in as the first two layers: ``MulConstant(1/255)`` and, for ``unit_minus_mean`` models,
+``CAdd`` holding minus the per-pixel training mean (the sender's ``-s``).  So the model file is
+self-contained: no mean file travels with it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+#: Default files, next to the Keras models.
+DEFAULT_OUTPUT = Path("models/bigdl_resnet20.model")
+
+
+@dataclass
+class Conversion:
+    model: object  # bigdl.dllib.nn.layer.Model
+    layers: int  # Keras layers mapped
+    input_transform: str
+
+
+def start_bigdl(cores: int = 2):
+    """A local SparkContext with BigDL's jars (the recipe of ../shared/notes/bigdl-spark.md)."""
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    os.environ["PYTHONHOME"] = sys.base_prefix  # BigDL points PYTHONHOME at the venv, which has no stdlib
+    from bigdl.dllib.nncontext import init_nncontext
+    from bigdl.dllib.utils.common import create_spark_conf
+    from bigdl.dllib.utils.engine import get_bigdl_classpath
+
+    conf = (create_spark_conf().setMaster(f"local[{cores}]").set("spark.driver.extraClassPath", get_bigdl_classpath())
+            .set("spark.ui.enabled", "false").set("spark.driver.memory", "2g"))
+    sc = init_nncontext(conf)
+    sc.setLogLevel("ERROR")
+    return sc
+
+
+def _inbound(layer) -> list[str]:
+    """Names of the layers feeding ``layer`` in a functional Keras model."""
+    node = layer._inbound_nodes[0]
+    return [t._keras_history.operation.name for t in node.input_tensors]
+
+
+def _activation(name: str | None):
+    from bigdl.dllib.nn import layer as bl
+
+    if name in (None, "linear"):
+        return None
+    if name == "relu":
+        return bl.ReLU()
+    if name == "softmax":
+        return bl.SoftMax()
+    raise ValueError(f"unsupported activation {name!r}")
+
+
+def _conv(layer):
+    from bigdl.dllib.nn import layer as bl
+
+    kernel, *rest = layer.get_weights()
+    kh, kw, cin, cout = kernel.shape
+    sh, sw = layer.strides
+    if tuple(layer.dilation_rate) != (1, 1) or layer.groups != 1:
+        raise ValueError(f"{layer.name}: dilation and groups are not supported")
+    pad = -1 if layer.padding == "same" else 0
+    conv = bl.SpatialConvolution(cin, cout, kw, kh, sw, sh, pad, pad, with_bias=bool(rest))
+    weight = kernel.transpose(3, 2, 0, 1)[None]  # HWIO -> (group=1, O, I, H, W)
+    conv.set_weights([weight.astype(np.float32), *[b.astype(np.float32) for b in rest]])
+    return conv
+
+
+def _batchnorm(layer):
+    from bigdl.dllib.nn import layer as bl
+
+    gamma, beta, mean, var = layer.get_weights()
+    if not (layer.scale and layer.center):
+        raise ValueError(f"{layer.name}: BatchNormalization without scale/center is not supported")
+    bn = bl.SpatialBatchNormalization(len(gamma), eps=float(layer.epsilon))
+    bn.set_weights([gamma.astype(np.float32), beta.astype(np.float32)])
+    bn.set_running_mean(mean.astype(np.float32))
+    bn.set_running_std(var.astype(np.float32))  # BigDL's setRunningStd sets the running *variance*
+    return bn
+
+
+def _dense(layer):
+    from bigdl.dllib.nn import layer as bl
+
+    kernel, *rest = layer.get_weights()
+    lin = bl.Linear(kernel.shape[0], kernel.shape[1], with_bias=bool(rest))
+    lin.set_weights([kernel.T.astype(np.float32), *[b.astype(np.float32) for b in rest]])
+    return lin
+
+
+def input_layers(node, transform: str, mean_hwc: np.ndarray | None):
+    """The Keras model's input transform on 0-255 CHW input, as BigDL layers (see the module docstring)."""
+    from bigdl.dllib.nn import layer as bl
+
+    node = bl.MulConstant(1.0 / 255.0)(node)
+    if transform == "unit_minus_mean":
+        if mean_hwc is None:
+            raise ValueError("a unit_minus_mean model needs the per-pixel mean")
+        add = bl.CAdd([3, 32, 32])
+        add.set_weights([-np.asarray(mean_hwc, np.float32).transpose(2, 0, 1)])
+        node = add(node)
+    elif transform != "unit":
+        raise ValueError(f"unknown input transform {transform!r}")
+    return node
+
+
+def convert(keras_model, transform: str = "unit_minus_mean", mean_hwc: np.ndarray | None = None) -> Conversion:
+    """Rebuild a functional Keras CNN/ResNet as a BigDL graph with the same weights."""
+    from bigdl.dllib.nn import layer as bl
+
+    inp = bl.Input()
+    nodes: dict[str, object] = {}
+    shapes: dict[str, tuple] = {}
+    for layer in keras_model.layers:
+        kind = type(layer).__name__
+        if kind == "InputLayer":
+            nodes[layer.name] = input_layers(inp, transform, mean_hwc)
+            continue
+        src = [nodes[n] for n in _inbound(layer)]
+        cfg = layer.get_config()
+        if kind == "Conv2D":
+            out = _conv(layer)(src[0])
+        elif kind == "BatchNormalization":
+            out = _batchnorm(layer)(src[0])
+        elif kind == "Activation":
+            out = _activation(cfg["activation"])(src[0])
+        elif kind == "Add":
+            out = bl.CAddTable()(src)
+        elif kind in ("AveragePooling2D", "MaxPooling2D"):
+            (ph, pw), (sh, sw) = layer.pool_size, layer.strides
+            if layer.padding != "valid":
+                raise ValueError(f"{layer.name}: only 'valid' pooling is supported")
+            pool = bl.SpatialAveragePooling if kind == "AveragePooling2D" else bl.SpatialMaxPooling
+            out = pool(pw, ph, sw, sh)(src[0])
+        elif kind == "Flatten":
+            _, h, w, c = layer.input.shape
+            x = src[0] if h == w == 1 else bl.Transpose([(2, 3), (3, 4)])(src[0])  # NCHW -> NHWC
+            out = bl.Reshape([h * w * c], batch_mode=True)(x)
+        elif kind == "Dense":
+            out = _dense(layer)(src[0])
+            cfg_act = cfg.get("activation")
+            if (act := _activation(cfg_act)) is not None:
+                out = act(out)
+        elif kind == "Dropout":
+            out = src[0]
+        else:
+            raise ValueError(f"unsupported Keras layer {layer.name} ({kind})")
+        if kind == "Conv2D" and (act := _activation(cfg.get("activation"))) is not None:
+            out = act(out)
+        nodes[layer.name] = out
+        shapes[layer.name] = tuple(layer.output.shape)
+    out_name = keras_model.layers[-1].name
+    model = bl.Model([inp], [nodes[out_name]])
+    model.evaluate()
+    return Conversion(model, len(keras_model.layers), transform)
+
+
+def to_bigdl_input(images_hwc_uint8: np.ndarray) -> np.ndarray:
+    """What the Scala receiver feeds the graph: N x 3 x 32 x 32 float32 RGB in 0-255."""
+    return np.ascontiguousarray(np.asarray(images_hwc_uint8, np.float32).transpose(0, 3, 1, 2))
+
+
+def predict(model, images_hwc_uint8: np.ndarray, batch: int = 100) -> np.ndarray:
+    """Class probabilities of the BigDL graph for uint8 HWC images (local forward passes, in order)."""
+    outs = [np.asarray(model.forward(to_bigdl_input(images_hwc_uint8[i:i + batch])))
+            for i in range(0, len(images_hwc_uint8), batch)]
+    return np.concatenate(outs)
+
+
+def correct_bitmap(correct: np.ndarray) -> str:
+    """Which test images the model classifies correctly, packed (base64 of np.packbits), for exact subset floors."""
+    return base64.b64encode(np.packbits(np.asarray(correct, bool)).tobytes()).decode("ascii")
+
+
+def expected_accuracy(card: dict, count: int) -> float | None:
+    """Accuracy the model must reach on the first ``count`` test images (cycled), from its card's bitmap."""
+    bitmap = card.get("correct_bitmap")
+    checked = card.get("test_images_checked", 0)
+    if not bitmap or not count:
+        return None
+    correct = np.unpackbits(np.frombuffer(base64.b64decode(bitmap), np.uint8))[:checked].astype(bool)
+    if count > checked and checked < 10_000:
+        return None
+    return float(correct[np.arange(count) % checked].mean())
+
+
+def drop_crc(path: Path) -> None:
+    """Hadoop's local file system writes ``.<name>.crc`` beside a saved model; a stale one would fail the load."""
+    (path.parent / f".{path.name}.crc").unlink(missing_ok=True)
+
+
+def portable(path: Path) -> str:
+    """A path as a card records it: relative to the repository root when it can be (../shared/... here)."""
+    root = Path(__file__).resolve().parents[2]
+    return os.path.relpath(path.resolve(), root) if path.is_absolute() else str(path)
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def load_keras(path: Path):
+    import keras
+
+    return keras.models.load_model(path, compile=False)
+
+
+def keras_transform(path: Path) -> str:
+    """The input transform of a Keras model file: from its JSON sidecar, else ResNet's (mean subtracted)."""
+    sidecar = path.with_suffix(".json")
+    if sidecar.is_file():
+        return json.loads(sidecar.read_text()).get("input_transform", "unit_minus_mean")
+    return "unit_minus_mean"
+
+
+# --------------------------------------------------------------------------- the original's BigDL 0.8 model
+
+
+def import_bigdl08(model: Path, output: Path, bigdl08_jar: Path, scala211_library: Path, log=print) -> dict:
+    """Convert the original's ``bigdl_resnet_model_887`` (BigDL 0.8, Java-serialized) into a BigDL 2.4 model file.
+
+    BigDL 2.4 cannot read the file, but BigDL 0.8's own jar still can, with Java 17 and Scala 2.11's library:
+    ``scala/tools/DumpBigDL08.java`` dumps its tensors, ``iotbench.ImportBigDL08`` (our jar, BigDL 2.4) loads
+    them into the same ResNet-20 and scores the saved file on the test set.  Both jars are one-off downloads
+    from package registries (``pip download --no-deps BigDL==0.8.0`` holds ``bigdl/share/lib/*.jar``;
+    ``apt-get download scala-library`` holds ``usr/share/java/scala-library-2.11.12.jar``); nothing is fetched here.
+    Returns the card written next to ``output``.
+    """
+    import subprocess
+    import tempfile
+
+    from iotbench import scala_build
+    from iotbench.data import cifar10_bin
+
+    for path in (model, bigdl08_jar, scala211_library):
+        if not path.is_file():
+            raise FileNotFoundError(f"not found: {path}")
+    tools = scala_build.toolchain()
+    spark = [j for j in tools.spark_jars if not j.name.startswith(("scala-library", "scala-reflect", "scala-compiler"))]
+    with tempfile.TemporaryDirectory(prefix="iotbench-bigdl08-") as tmp:
+        classes, dump, scores = Path(tmp) / "classes", Path(tmp) / "model.dump", Path(tmp) / "scores.json"
+        source = scala_build.SCALA_DIR / "tools" / "DumpBigDL08.java"
+        subprocess.run(["javac", "-nowarn", "-cp", f"{bigdl08_jar}{os.pathsep}{scala211_library}", "-d", str(classes),
+                        str(source)], check=True, capture_output=True)
+        cp = os.pathsep.join(map(str, [classes, bigdl08_jar, scala211_library, *spark]))
+        log(subprocess.run(["java", "-cp", cp, "DumpBigDL08", str(model), str(dump)], check=True,
+                           capture_output=True, text=True).stdout.strip())
+        jar = scala_build.build(log=log).jar
+        test = cifar10_bin.test_folder() / cifar10_bin.TEST_FILE
+        output.parent.mkdir(parents=True, exist_ok=True)
+        args = [str(dump), str(output), str(test), str(scores)]
+        cmd = scala_build.submit_command(jar, "iotbench.ImportBigDL08", args)
+        proc = subprocess.run(cmd, env=scala_build.submit_env(), capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"ImportBigDL08 failed:\n{proc.stderr[-3000:]}")
+        log(proc.stdout.strip())
+        drop_crc(output)
+        result = json.loads(scores.read_text())
+    flags = np.frombuffer(result["correct_flags"].encode(), np.uint8) == ord("1")
+    card = {
+        "name": output.stem, "format": "BigDL 2.4 protobuf (Module.loadModule / Python Model.loadModel)",
+        "source": portable(model), "source_sha256": sha256(model),
+        "source_format": "BigDL 0.8 Module.save (Java serialization), ResNet-20 CIFAR-10 shortcut A (TrainCIFAR10)",
+        "input": "N x 3 x 32 x 32 float32 RGB in 0-255 (CHW); a 1x1 convolution inside does /255, -mean, /std",
+        "test_images_checked": int(result["images"]),
+        "test_accuracy": float(result["accuracy"]),
+        "correct_bitmap": correct_bitmap(flags),
+        "sha256": sha256(output),
+    }
+    output.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
+    return card
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m iotbench.models.bigdl_resnet KERAS_FILE [OUTPUT]``: convert, check, save, write the sidecar."""
+    import argparse
+
+    from iotbench.data import cifar10
+    from iotbench.models import preprocess
+
+    p = argparse.ArgumentParser(prog="python -m iotbench.models.bigdl_resnet", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("keras_file", type=Path)
+    p.add_argument("output", type=Path, nargs="?", default=DEFAULT_OUTPUT)
+    p.add_argument("--check", type=int, default=10_000, help="test images on which to compare with Keras")
+    args = p.parse_args(argv)
+    if not args.keras_file.is_file():
+        print(f"error: Keras model not found: {args.keras_file}", file=sys.stderr)
+        return 2
+    transform = keras_transform(args.keras_file)
+    kmodel = load_keras(args.keras_file)
+    start_bigdl()
+    mean = cifar10.pixel_mean() if transform == "unit_minus_mean" else None
+    conv = convert(kmodel, transform, mean)
+    test = cifar10.load("test")
+    n = min(args.check, len(test))
+    x, y = test.images[:n], test.labels[:n].astype(np.int64)
+    k_prob = kmodel.predict(preprocess(x, transform), batch_size=500, verbose=0)
+    b_prob = predict(conv.model, x)
+    k_cls, b_cls = k_prob.argmax(1), b_prob.argmax(1)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    conv.model.saveModel(str(args.output), over_write=True)
+    drop_crc(args.output)
+    card = {
+        "name": args.output.stem, "format": "BigDL 2.4 protobuf (Module.loadModule / Python Model.loadModel)",
+        "source": portable(args.keras_file), "source_sha256": sha256(args.keras_file),
+        "input": "N x 3 x 32 x 32 float32 RGB in 0-255 (CHW); /255 and minus the per-pixel training mean inside",
+        "source_input_transform": transform,
+        "test_images_checked": n,
+        "test_accuracy": float((b_cls == y).mean()),
+        "test_accuracy_first_2000": float((b_cls[:2000] == y[:2000]).mean()),
+        "keras_test_accuracy": float((k_cls == y).mean()),
+        "agreement_with_keras": float((k_cls == b_cls).mean()),
+        "max_abs_prob_diff": float(np.abs(k_prob - b_prob).max()),
+        "correct_bitmap": correct_bitmap(b_cls == y),
+        "sha256": sha256(args.output),
+    }
+    args.output.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
+    print(json.dumps(card, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
