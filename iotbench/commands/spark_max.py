@@ -46,22 +46,32 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup", type=int, default=1, help="untimed iterations before the clock starts")
 
 
-def configure_compat(parser: argparse.ArgumentParser) -> None:
-    """``infer_cifar_max -md DEFS -mw WEIGHTS [-d SECONDS]``: the original's flags (BigDL engine)."""
-    configure(parser)
+def require_bigdl_files(parser: argparse.ArgumentParser) -> None:
+    """The original programs required ``-md`` and ``-mw``; their compat aliases do too."""
     for action in parser._actions:
         if action.dest in ("model_defs", "model_weights"):
             action.required = True
 
 
-def make_engine(args: argparse.Namespace):
-    """The engine for ``args`` (model files are checked here, before Spark starts)."""
-    from iotbench.engines.spark_max import BigDLMax, NativeMax
+def configure_compat(parser: argparse.ArgumentParser) -> None:
+    """``infer_cifar_max -md DEFS -mw WEIGHTS [-d SECONDS]``: the original's flags (BigDL engine)."""
+    configure(parser)
+    require_bigdl_files(parser)
+
+
+def make_classifier(args: argparse.Namespace):
+    """The classifier both Spark paths share (model files are checked here, before Spark starts)."""
     from iotbench.engines.spark_models import BigDLClassifier, KerasUDFClassifier
 
     if args.engine == "bigdl":
-        return BigDLMax(BigDLClassifier(args.model_defs, args.model_weights, batch_per_thread=args.batch or 64))
-    return NativeMax(KerasUDFClassifier(args.model, batch=args.batch or 256))
+        return BigDLClassifier(args.model_defs, args.model_weights, batch_per_thread=args.batch or 64)
+    return KerasUDFClassifier(args.model, batch=args.batch or 256)
+
+
+def make_engine(args: argparse.Namespace):
+    from iotbench.engines.spark_max import BigDLMax, NativeMax
+
+    return (BigDLMax if args.engine == "bigdl" else NativeMax)(make_classifier(args))
 
 
 def loading_line(args: argparse.Namespace) -> str:

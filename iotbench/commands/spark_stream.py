@@ -12,7 +12,13 @@ from __future__ import annotations
 
 import argparse
 
-from iotbench.commands.spark_max import add_spark_arguments, loading_line, settings
+from iotbench.commands.spark_max import (
+    add_spark_arguments,
+    loading_line,
+    make_classifier,
+    require_bigdl_files,
+    settings,
+)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -37,18 +43,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def configure_compat(parser: argparse.ArgumentParser) -> None:
     """``infer_cifar_stream -md DEFS -mw WEIGHTS [-r S] [-i HOST] [-p PORT]``: the original's flags."""
     configure(parser)
-    for action in parser._actions:
-        if action.dest in ("model_defs", "model_weights"):
-            action.required = True
+    require_bigdl_files(parser)
 
 
 def make_engine(args: argparse.Namespace):
-    from iotbench.engines.spark_models import BigDLClassifier, KerasUDFClassifier
     from iotbench.engines.spark_stream import BigDLStream, NativeStream
 
-    if args.engine == "bigdl":
-        return BigDLStream(BigDLClassifier(args.model_defs, args.model_weights, batch_per_thread=args.batch or 64))
-    return NativeStream(KerasUDFClassifier(args.model, batch=args.batch or 256))
+    return (BigDLStream if args.engine == "bigdl" else NativeStream)(make_classifier(args))
 
 
 def run(args: argparse.Namespace) -> int:
