@@ -168,6 +168,13 @@ def train(name: str, epochs: int | None = None, batch_size: int = 128, out: Path
     p["out"].parent.mkdir(parents=True, exist_ok=True)
     keras, OneCycle = _keras()
 
+    warm_start = None
+    if resume and not p["ckpt"].is_file() and p["out"].is_file():
+        # A finished run keeps no checkpoint: continue from the delivered model with a fresh
+        # schedule of --epochs more epochs (weights kept, optimizer state and schedule restarted).
+        if epochs is None:
+            raise ValueError(f"{p['out']} is a finished model: pass --epochs N to continue it for N more epochs")
+        warm_start, resume = p["out"], False
     if resume or finalize_only:
         if not (p["ckpt"].is_file() and p["state"].is_file()):
             raise FileNotFoundError(f"nothing to resume: {p['ckpt']} / {p['state']} missing")
@@ -200,6 +207,9 @@ def train(name: str, epochs: int | None = None, batch_size: int = 128, out: Path
               f"(optimizer step {int(model.optimizer.iterations.numpy())})", flush=True)
     else:
         model = spec.build()
+        if warm_start is not None:
+            model.set_weights(keras.models.load_model(warm_start, compile=False).get_weights())
+            print(f"continuing from the weights of {warm_start} with a new {s['epochs']}-epoch schedule", flush=True)
         opt = make_optimizer(keras, OneCycle, s["optimizer"], s["lr"], s["weight_decay"], steps_per_epoch * s["epochs"])
         model.compile(optimizer=opt,
                       loss=keras.losses.CategoricalCrossentropy(label_smoothing=LABEL_SMOOTHING),
