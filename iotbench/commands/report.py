@@ -142,11 +142,13 @@ def plot(runs: list[results.Run], out: Path) -> None:
             ax.barh(y + offset, data, height=height, label=r.label)
     axes[0][0].set_yticks(y, [f"{p}: {n}" for p, n in keys], fontsize=8)
     axes[0][0].set_xlabel("images / second (higher is better)")
-    axes[0][0].set_xscale("log")
+    rates = [row.get("images_per_sec") for r in runs for row in r.rows if row.get("images_per_sec")]
+    if rates and max(rates) / min(rates) > 20:  # paths differ by orders of magnitude: log scale
+        axes[0][0].set_xscale("log")
     if has_latency:
         axes[0][1].set_xlabel("p99 latency, ms (lower is better)")
     axes[0][0].invert_yaxis()
-    axes[0][0].legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
+    fig.legend(*axes[0][0].get_legend_handles_labels(), loc="upper center", ncol=min(len(runs), 4), fontsize=8)
+    fig.tight_layout(rect=(0, 0, 1, 0.92))
     fig.savefig(out, dpi=110)
     plt.close(fig)

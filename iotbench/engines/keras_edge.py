@@ -204,16 +204,16 @@ class KerasEdgeEngine:
     def predict(self, batch: Decoded) -> np.ndarray:
         if not len(batch):
             return np.empty(0, np.int64)
-        x = self.inputs(batch)
+        return self.classify(self.inputs(batch))
+
+    def classify(self, x: np.ndarray) -> np.ndarray:
+        """Class ids of model-ready images (also the in-memory ceiling's call): one ``model.predict``
+        per image at batch 1, else through the compiled buckets."""
         if self.per_image:
             self.load()
             return self._predict_per_image(x)
         if not self._compiled:
             self.warmup()
-        return self.classify(x)
-
-    def classify(self, x: np.ndarray) -> np.ndarray:
-        """Class ids of model-ready images through the compiled buckets (also the in-memory ceiling's call)."""
         largest = self.buckets[-1]
         out = [self._classify_block(x[start:start + largest]) for start in range(0, len(x), largest)]
         return np.concatenate(out).astype(np.int64)
