@@ -173,10 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
             mod = importlib.import_module(f"iotbench.commands.{module}")
         except ImportError:  # a path whose command module is not installed in this build
             continue
-        doc = (mod.__doc__ or "").strip().splitlines()
-        pp = paths.add_parser(path, help=doc[0] if doc else path, description=mod.__doc__,
-                              formatter_class=_Formatter)
         configure = getattr(mod, f"configure_{path.replace('-', '_')}", None) or mod.configure
+        text = configure.__doc__ or mod.__doc__  # a module with several paths documents each configure_*
+        doc = (text or "").strip().splitlines()
+        pp = paths.add_parser(path, help=doc[0] if doc else path, description=text, formatter_class=_Formatter)
         configure(pp)
         pp.set_defaults(func=getattr(mod, f"run_{path.replace('-', '_')}", None) or mod.run)
 

@@ -28,7 +28,7 @@ Decoders never raise on bad input: every line that is not a valid image is repor
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -353,19 +353,6 @@ def _parse_general(buf: np.ndarray, n: int) -> tuple[np.ndarray, list[str | None
         first_tok = np.cumsum(tokens_per_line) - tokens_per_line
         out[good] = values[first_tok[good][:, None] + np.arange(PIXELS)]
     return out, reasons, len(dot_idx) == 0
-
-
-def iter_lines(chunks: Iterable[bytes]) -> Iterable[bytes]:
-    """Split a byte stream into lines (without the newline), across chunk boundaries."""
-    tail = b""
-    for chunk in chunks:
-        if not chunk:
-            continue
-        parts = (tail + chunk).split(b"\n")
-        tail = parts.pop()
-        yield from parts
-    if tail:
-        yield tail
 
 
 def decode_frames(data: bytes) -> Decoded:

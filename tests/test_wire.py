@@ -95,7 +95,3 @@ def test_v2_line_with_bad_payload_keeps_its_sequence_number_for_accounting(cifar
     decoded = wire.decode_lines([line])
     assert [r for r, _ in decoded.rejected] == [wire.WRONG_LENGTH]
     assert decoded.rejected_seq.tolist() == [5]
-
-
-def test_iter_lines_joins_lines_split_across_chunks():
-    assert list(wire.iter_lines([b"ab", b"c\nde", b"f\n", b"g"])) == [b"abc", b"def", b"g"]

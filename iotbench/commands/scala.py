@@ -49,6 +49,7 @@ def submit(main_class: str, program_args: list[str], args: argparse.Namespace, t
 
 
 def configure_scala_stream(p: argparse.ArgumentParser) -> None:
+    """Scala Spark Streaming + BigDL ResNet classifier of a socket stream (the original infer_cifar_stream.scala)."""
     p.add_argument("-r", "--reportingInterval", dest="reporting_interval", type=int, default=1,
                    help="reporting (batch) interval in seconds")
     p.add_argument("-i", "--sourceIPAddress", dest="host", default="127.0.0.1", help="address of the sender")
@@ -92,6 +93,7 @@ def run_scala_stream(args: argparse.Namespace) -> int:
 
 
 def configure_scala_imagenet_max(p: argparse.ArgumentParser) -> None:
+    """Scala BigDL ResNet-50 over ImageNet folders in a timed loop (the original infer_imagenet_max.scala)."""
     p.add_argument("-f", "--folder", required=True, help="ImageNet images: DIR/<wnid>/*.JPEG or DIR/val/<wnid>/...")
     p.add_argument("-m", "--modelPath", dest="model", default="",
                    help="model file (BigDL or Torch .t7); default: ResNet-50 with random weights, accuracy not scored")
