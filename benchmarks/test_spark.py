@@ -4,8 +4,11 @@
   (as ``infer_cifar_max``); the round is one whole run (prepare + warm-up + timed loop), the
   steady-state figure is ``extra_info["images_per_sec"]``.
 - ``stream``: the real sender subprocess (``iotbench send --listen 0 --format %d --v2 --arrival
-  max``) → socket → Spark (BigDL on DStreams, the original's API; native on Structured Streaming)
-  → per-interval accounting; ``extra_info`` has per-interval counts, sent/rejected/lost.
+  max``) → socket → Spark Structured Streaming (1 s trigger) → per-interval accounting;
+  ``extra_info`` has per-interval counts, sent/rejected/lost.  Both engines use Structured
+  Streaming here: its socket source reads on the driver, while a DStream receiver holds one of
+  local[2]'s two task slots for the whole run (BigDL, 10,000 images: ≈630 img/s on DStreams,
+  ≈800 on Structured Streaming).  ``test_spark_dstream`` runs the original's API (slow).
 
 Gates, all on figures from the same run:
 - accuracy ≥ the model card's (the JSON sidecar) minus 0.5 point, minus three binomial standard
@@ -14,7 +17,8 @@ Gates, all on figures from the same run:
   (measured in the same test, just before); asserted with ``--full`` (at CI sizes it is recorded only);
 - BigDL max vs the issue's 870 img/s baseline: an absolute figure on a shared machine, so it is
   recorded (``target_images_per_sec``, ``meets_target``), not asserted;
-- stream: ``sent = classified + rejected + lost`` with lost = 0.
+- stream: ``sent = classified + rejected + lost`` with lost = 0; the issue's 1,000 img/s in local[2]
+  is recorded (``target_images_per_sec``, ``meets_target``), as BigDL's max target is.
 
 CI runs the two local max cases at small sizes (2,000 images, 5 s); the stream cases (whose accounting
 ``tests/test_spark.py`` checks in CI) and the standalone cluster cases are ``slow``.
@@ -37,8 +41,8 @@ pytestmark = pytest.mark.spark
 BIGDL_BASELINE = 870.0  # img/s, issue 4: a Keras-API CNN, 10,000 images, local[2], per-image Samples
 BIGDL_TARGET = 1.5 * BIGDL_BASELINE
 MIN_NATIVE_OF_CEILING = 0.8
-STREAM_API = {"bigdl": "dstream", "native": "structured"}
-STREAM_INTERVAL_S = 2.0
+STREAM_TARGET = 1000.0  # img/s, issue 4: %d text at max rate, local[2]
+STREAM_INTERVAL_S = 1.0  # the first batch waits up to one trigger interval, which counts against throughput
 
 
 def card_accuracy(model_file: Path) -> float | None:
@@ -93,7 +97,7 @@ def run_max_case(benchmark, engine, sc, images, labels, sizes, keras_model) -> d
     return summary
 
 
-def run_stream_case(benchmark, engine, sc, images: int) -> dict:
+def run_stream_case(benchmark, engine, sc, images: int, api: str = "structured") -> dict:
     from iotbench.engines.spark_stream import StreamConfig, run_stream
 
     state: dict = {}
@@ -104,7 +108,7 @@ def run_stream_case(benchmark, engine, sc, images: int) -> dict:
         return (), {}
 
     def one_round():
-        config = StreamConfig(port=state["port"], interval=STREAM_INTERVAL_S, api=STREAM_API[engine.name],
+        config = StreamConfig(port=state["port"], interval=STREAM_INTERVAL_S, api=api,
                               empty_intervals=2, first_data_timeout=180)
         try:
             state["result"] = run_stream(engine, sc, config)
@@ -120,6 +124,7 @@ def run_stream_case(benchmark, engine, sc, images: int) -> dict:
         api=s["api"], sent=s["sent"], interval_s=s["interval_s"], intervals=s["intervals"],
         per_interval_received=s["per_interval_received"], per_interval_correct=s["per_interval_correct"],
         empty_tail_s=s["empty_tail_s"], sender_rate=state["sent"].get("rate"),
+        target_images_per_sec=STREAM_TARGET, meets_target=s["images_per_sec"] >= STREAM_TARGET,
     ))
     return s
 
@@ -136,12 +141,29 @@ def test_spark(benchmark, spark_on, sizes, cifar_test, keras_cnn_model, request,
                                keras_cnn_model)
     else:
         summary = run_stream_case(benchmark, engine, sc, sizes.images)
-        assert summary["sent"] == sizes.images
-        assert summary["classified"] + summary["rejected"] + summary["lost"] == summary["sent"]
-        assert summary["lost"] == 0
+        assert_stream_accounting(summary, sizes.images)
     card = card_accuracy(model_file)
     if card is not None:
         assert summary["accuracy"] >= accuracy_floor(card, summary["classified"] if path == "stream" else images)
     if path == "max" and engine_kind == "native" and sizes.full:
         # At CI sizes (2,000 images, 5 s: one or two iterations) start-up noise dominates: recorded, not gated.
         assert benchmark.extra_info["of_ceiling"] >= MIN_NATIVE_OF_CEILING, benchmark.extra_info
+
+
+def assert_stream_accounting(summary: dict, images: int) -> None:
+    assert summary["sent"] == images
+    assert summary["classified"] + summary["rejected"] + summary["lost"] == summary["sent"]
+    assert summary["lost"] == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine_kind", ["bigdl", "native"])
+def test_spark_dstream(benchmark, spark_on, sizes, keras_cnn_model, request, engine_kind):
+    """The original's streaming API (``socketTextStream``) in local[2]: its receiver holds one task slot."""
+    sc, _ = spark_on("local")
+    engine, model_file = make_engine(engine_kind, "stream", keras_cnn_model, request)
+    summary = run_stream_case(benchmark, engine, sc, sizes.images, api="dstream")
+    assert_stream_accounting(summary, sizes.images)
+    card = card_accuracy(model_file)
+    if card is not None:
+        assert summary["accuracy"] >= accuracy_floor(card, summary["classified"])

@@ -194,10 +194,14 @@ def submit_command(jar: Path, main_class: str, args: list[str], master: str = "l
 
 
 def submit_env() -> dict[str, str]:
-    """Environment for spark-submit: pyspark's SPARK_HOME, loopback only."""
+    """Environment for spark-submit: pyspark's SPARK_HOME, loopback only, MKL's AVX2 kernels on AMD."""
+    from iotbench.engines.spark_context import cpu_vendor, mkl_cpu_env
+
     env = dict(os.environ)
     env["SPARK_HOME"] = str(spark_home())
     env.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    for key, value in mkl_cpu_env(cpu_vendor()).items():
+        env.setdefault(key, value)
     env.pop("PYTHONHOME", None)
     return env
 

@@ -89,6 +89,18 @@ def test_unreachable_master_fails_fast_with_one_line_naming_it(path):
     assert len(lines) == 1 and url in lines[0] and lines[0].startswith("error:"), proc.stderr
 
 
+def test_bigdl_mkl_gets_its_avx2_kernels_on_amd_cpus_only():
+    from iotbench.engines.spark_context import SparkSettings, cpu_vendor, mkl_cpu_env, spark_conf_items
+
+    assert cpu_vendor("processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\n") == "AuthenticAMD"
+    assert cpu_vendor("") == ""
+    assert mkl_cpu_env("AuthenticAMD") == {"MKL_DEBUG_CPU_TYPE": "5"}
+    assert mkl_cpu_env("GenuineIntel") == {}
+    items = spark_conf_items(SparkSettings(master="spark://127.0.0.1:7077", bigdl=False))
+    if cpu_vendor() == "AuthenticAMD":  # executors are launched by workers: the setting must travel in the conf
+        assert items["spark.executorEnv.MKL_DEBUG_CPU_TYPE"]
+
+
 def test_missing_model_file_is_one_line_naming_it(tmp_path):
     missing = tmp_path / "nothing.bigdl"
     proc = subprocess.run([sys.executable, "-m", "iotbench", "infer", "spark-max", "-md", str(missing),

@@ -10,7 +10,10 @@ apply exactly the same ones:
 - ``SPARK_LOCAL_IP=127.0.0.1`` keeps every socket on loopback;
 - BigDL's jars go on the driver class path (``spark.driver.extraClassPath``) and, for a cluster,
   to the executors (``spark.jars``); BigDL's Spark properties (``spark-bigdl.conf``) are applied;
-- the JVM logs at WARN/ERROR through our own log4j2 file, so the original's console lines stay readable.
+- the JVM logs at WARN/ERROR through our own log4j2 file, so the original's console lines stay readable;
+- on AMD CPUs, ``MKL_DEBUG_CPU_TYPE=5`` (see :func:`mkl_cpu_env`): BigDL's bundled Intel MKL otherwise
+  runs its generic SSE code there — BigDL predicted 1,100 img/s without it and 2,000 img/s with it
+  (CNN, 10,000 images, local[2], 2-core AMD EPYC).
 
 A standalone cluster (:class:`StandaloneCluster`) is started from the installed pyspark's own
 launcher (``bin/spark-class …deploy.master.Master`` / ``…deploy.worker.Worker``, which is what
@@ -43,9 +46,32 @@ def spark_home() -> Path:
     return Path(pyspark.__file__).resolve().parent
 
 
+def cpu_vendor(cpuinfo: str | None = None) -> str:
+    """The CPU vendor id from ``/proc/cpuinfo`` text (read when not given); "" when unknown."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return ""
+    match = re.search(r"^vendor_id\s*:\s*(\S+)", cpuinfo, re.MULTILINE)
+    return match.group(1) if match else ""
+
+
+def mkl_cpu_env(vendor: str) -> dict[str, str]:
+    """Environment that lets BigDL's Intel MKL use AVX2 on AMD CPUs ({} elsewhere).
+
+    The MKL bundled with bigdl-core dispatches on the CPU *vendor*: on AMD it picks its generic
+    code path unless ``MKL_DEBUG_CPU_TYPE=5`` asks for the AVX2 kernels (a documented switch of the
+    MKL releases of that era, removed in later ones).  Set it yourself to override.
+    """
+    return {"MKL_DEBUG_CPU_TYPE": "5"} if vendor == "AuthenticAMD" else {}
+
+
 def prepare_environment(env: dict[str, str] | None = None) -> dict[str, str]:
     """Apply the environment fixes (to ``os.environ`` unless ``env`` is given); returns the mapping."""
     env = os.environ if env is None else env
+    for key, value in mkl_cpu_env(cpu_vendor()).items():
+        env.setdefault(key, value)
     env["PYTHONHOME"] = sys.base_prefix
     env["PYSPARK_PYTHON"] = sys.executable
     env["PYSPARK_DRIVER_PYTHON"] = sys.executable
@@ -135,6 +161,9 @@ def spark_conf_items(settings: SparkSettings) -> dict[str, str]:
         "spark.task.maxFailures": "1",
     })
     if settings.is_cluster:
+        # Executors get their environment from the worker that launches them, not from the driver.
+        for key, value in mkl_cpu_env(cpu_vendor()).items():
+            items[f"spark.executorEnv.{key}"] = os.environ.get(key, value)
         items["spark.executor.cores"] = str(settings.executor_cores)
         items["spark.cores.max"] = str(settings.cores_max)
     items.update(settings.conf)

@@ -122,7 +122,7 @@ class NativeMax:
         from iotbench.engines.spark_context import sql_session
 
         self.classifier.load(sc)
-        self.df = images_dataframe(sql_session(sc), images, labels, partitions, self.classifier.transform).cache()
+        self.df = images_dataframe(sql_session(sc), images, labels, partitions).cache()
         self.count = self.df.count()
 
     def iterate(self) -> tuple[int, int]:
