@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -75,6 +76,10 @@ def make_engine(kind: str, path: str, keras_model: Path, request):
     return engine, model_file
 
 
+def classifier_batch(engine) -> int | None:
+    return getattr(engine.classifier, "batch", getattr(engine.classifier, "batch_per_thread", None))
+
+
 def run_max_case(benchmark, engine, sc, images, labels, sizes, keras_model) -> dict:
     from iotbench.engines.spark_max import keras_ceiling, run_max
 
@@ -118,10 +123,9 @@ def run_stream_case(benchmark, engine, sc, images: int, api: str = "structured")
 
     benchmark.pedantic(one_round, setup=setup, rounds=1, iterations=1)
     s = state["result"].summary()
-    batch = getattr(engine.classifier, "batch", getattr(engine.classifier, "batch_per_thread", None))
     benchmark.extra_info.update(extra_info(
-        s, engine=engine.name, model=engine.model, batch=batch, wire="v2%d", path="stream", master=sc.master,
-        api=s["api"], sent=s["sent"], interval_s=s["interval_s"], intervals=s["intervals"],
+        s, engine=engine.name, model=engine.model, batch=classifier_batch(engine), wire="v2%d", path="stream",
+        master=sc.master, api=s["api"], sent=s["sent"], interval_s=s["interval_s"], intervals=s["intervals"],
         per_interval_received=s["per_interval_received"], per_interval_correct=s["per_interval_correct"],
         empty_tail_s=s["empty_tail_s"], sender_rate=state["sent"].get("rate"),
         target_images_per_sec=STREAM_TARGET, meets_target=s["images_per_sec"] >= STREAM_TARGET,
@@ -164,6 +168,64 @@ def test_spark_dstream(benchmark, spark_on, sizes, keras_cnn_model, request, eng
     engine, model_file = make_engine(engine_kind, "stream", keras_cnn_model, request)
     summary = run_stream_case(benchmark, engine, sc, sizes.images, api="dstream")
     assert_stream_accounting(summary, sizes.images)
+    card = card_accuracy(model_file)
+    if card is not None:
+        assert summary["accuracy"] >= accuracy_floor(card, summary["classified"])
+
+
+SUSTAIN_SECONDS = 10.0  # per step of the rate search
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine_kind", ["bigdl", "native"])
+def test_spark_sustained_rate(benchmark, spark_on, keras_cnn_model, request, engine_kind):
+    """The highest ``%d`` rate the stream path keeps up with in local[2], found by stepping the sender's rate.
+
+    Each step streams ``rate × 10 s`` images at a constant rate through Structured Streaming (1 s
+    trigger); a step kept up when everything is accounted for, nothing is lost and latency did not
+    grow by more than one trigger interval over the run (see :mod:`iotbench.sustain`).
+    ``images_per_sec`` is the sustained rate; every step is in ``extra_info["steps"]``.
+    """
+    from iotbench import sustain
+    from iotbench.engines.spark_stream import StreamConfig, run_stream
+
+    sc, _ = spark_on("local")
+    engine, model_file = make_engine(engine_kind, "stream", keras_cnn_model, request)
+
+    def run_at(rate: float) -> dict:
+        images = int(rate * SUSTAIN_SECONDS)
+        sender = start_sender("-t", str(images), "-i", f"{rate:g}", "--arrival", "constant", "--format", "%d", "--v2")
+        port = sender.wait_listening()
+        config = StreamConfig(port=port, interval=STREAM_INTERVAL_S, api="structured", empty_intervals=2,
+                              first_data_timeout=120)
+        try:
+            summary = run_stream(engine, sc, config).summary()
+            try:
+                sender.wait(60)
+            except subprocess.TimeoutExpired:  # the stream ended while the sender was still blocked sending
+                summary["sender_finished"] = False
+        finally:
+            sender.stop()
+        return summary
+
+    steps: list = []
+    benchmark.pedantic(lambda: steps.extend(sustain.search(run_at, start=250, tolerance_s=STREAM_INTERVAL_S)),
+                       rounds=1, iterations=1)
+    best = sustain.sustained_rate(steps)
+    kept = [s for s in steps if s.kept_up and s.rate == best]
+    summary = dict(kept[0].summary if kept else steps[0].summary)
+    summary["measured_images_per_sec"] = summary["images_per_sec"]
+    summary["images_per_sec"] = best or 0.0
+    benchmark.extra_info.update(extra_info(
+        summary, engine=engine.name, model=engine.model, batch=classifier_batch(engine), wire="v2%d", path="stream",
+        master=sc.master, api="structured", interval_s=STREAM_INTERVAL_S, sustained_rate=best,
+        steps=[s.brief() for s in steps],
+        measured_images_per_sec=summary["measured_images_per_sec"],
+        target_images_per_sec=STREAM_TARGET, meets_target=(best or 0) >= STREAM_TARGET,
+    ))
+    for step in steps:
+        assert step.summary["lost"] == 0 and step.summary["sent"] is not None, step.brief()
+    assert best is not None, [s.brief() for s in steps]
     card = card_accuracy(model_file)
     if card is not None:
         assert summary["accuracy"] >= accuracy_floor(card, summary["classified"])

@@ -31,6 +31,19 @@ def percentiles_ms(latencies_ns: np.ndarray, points: tuple[float, ...] = (50, 90
     return {k: round(float(v), 3) for k, v in zip(keys, values)}
 
 
+def _rounded(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def latency_growth_ms(latencies_ns: np.ndarray) -> float | None:
+    """Median of the last quarter minus median of the first quarter of latencies in classification order (ms)."""
+    n = len(latencies_ns)
+    if n < 8:
+        return None
+    quarter = n // 4
+    return float(np.median(latencies_ns[-quarter:]) - np.median(latencies_ns[:quarter])) / 1e6
+
+
 @dataclass
 class SequenceTracker:
     """Detects lost, duplicated and reordered images from v2 sequence numbers."""
@@ -135,6 +148,15 @@ class RunMetrics:
         samples = np.concatenate(self.latencies_ns) if self.latencies_ns else np.empty(0)
         return percentiles_ms(samples)
 
+    def latency_growth_ms(self) -> float | None:
+        """Median latency of the last quarter of classified images minus that of the first quarter (ms).
+
+        Near zero while the receiver keeps up with the sender; it grows with the run's length once a
+        backlog builds up, which makes it the test of a sustainable rate (see :mod:`iotbench.sustain`).
+        """
+        samples = np.concatenate(self.latencies_ns) if self.latencies_ns else np.empty(0)
+        return latency_growth_ms(samples)
+
     def accounted(self) -> bool:
         """Every image the sender says it sent is classified, rejected or known lost."""
         if self.sent is None:
@@ -157,5 +179,6 @@ class RunMetrics:
             "images_per_sec": round(self.images_per_sec, 2),
             "accuracy": self.accuracy,
             "queue_high_water": self.queue_high_water,
+            "latency_growth_ms": _rounded(self.latency_growth_ms()),
             **self.latency(),
         }

@@ -304,6 +304,8 @@ class _Run:
                 return
             self.account(outcome, interval_start_ns, time.perf_counter() - t0)
         except BaseException as err:  # surfaced in run_stream
+            if self.done.is_set():
+                return  # the run was over: stopping the query cancelled this (empty) batch's job
             self.error = err
             self.done.set()
 
