@@ -223,8 +223,10 @@ def test_spark_sustained_rate(benchmark, spark_on, keras_cnn_model, request, eng
         measured_images_per_sec=summary["measured_images_per_sec"],
         target_images_per_sec=STREAM_TARGET, meets_target=(best or 0) >= STREAM_TARGET,
     ))
-    for step in steps:
-        assert step.summary["lost"] == 0 and step.summary["sent"] is not None, step.brief()
+    for step in steps:  # whatever the rate, a step whose sender finished accounts for every image
+        if step.summary.get("sender_finished") is not False:
+            s = step.summary
+            assert s["sent"] == s["classified"] + s["rejected"] + s["lost"] and s["lost"] == 0, step.brief()
     assert best is not None, [s.brief() for s in steps]
     card = card_accuracy(model_file)
     if card is not None:

@@ -290,12 +290,15 @@ class _Run:
         self.consecutive_empty = 0
         self.last_data_end: float | None = None  # monotonic time the last non-empty interval finished
         self.last_data_end_ns = 0
+        self.busy = False  # a micro-batch is being processed (Structured Streaming: not quiet, however long)
+        self.last_batch_end = 0.0
         self.stream_start_ns = 0  # nothing can be received before the stream starts (senders may stamp earlier)
 
     def handle(self, process: Callable[[], Outcome], interval_start_ns: int) -> None:
         """Process one micro-batch; never raises (errors stop the run and are re-raised by the caller)."""
         if self.done.is_set():
             return
+        self.busy = True
         try:
             t0 = time.perf_counter()
             outcome = process()
@@ -308,6 +311,9 @@ class _Run:
                 return  # the run was over: stopping the query cancelled this (empty) batch's job
             self.error = err
             self.done.set()
+        finally:
+            self.busy = False
+            self.last_batch_end = time.monotonic()
 
     def empty(self) -> None:
         if not self.started:
@@ -422,8 +428,10 @@ def _run_structured(engine, sc, config: StreamConfig, state: _Run, on_start, beg
             if query.exception() is not None:
                 raise RuntimeError(f"streaming query failed: {query.exception()}")
             query.awaitTermination(0.2)
-            if state.last_data_end is not None:
-                quiet = int((time.monotonic() - state.last_data_end) / config.interval)
+            if state.last_data_end is not None and not state.busy:
+                # quiet since the last batch ended: a batch that takes several intervals is busy, not empty
+                since = max(state.last_data_end, state.last_batch_end)
+                quiet = int((time.monotonic() - since) / config.interval)
                 while counted < quiet and not state.done.is_set():
                     counted += 1
                     state.empty()
