@@ -1,6 +1,9 @@
-"""Train a CIFAR-10 model with our recipe (``iotbench train cnn|resnet20 --epochs N [--resume]``).
+"""Train a CIFAR-10 model with our recipe and write it, its card and its sha256 under models/.
 
-Arguments are those of ``python -m iotbench.models.train``; run ``iotbench train -- --help`` to see them.
+    iotbench train cnn --epochs 24
+    iotbench train resnet20 --epochs 30 --resume      # continue an interrupted run (or warm-start a finished one)
+
+The same options as ``python -m iotbench.models.train``; see models/MODELS.md for the recipes.
 """
 
 from __future__ import annotations
@@ -9,12 +12,12 @@ import argparse
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("args", nargs=argparse.REMAINDER,
-                        help="model name (cnn | resnet20) and training options, e.g. cnn --epochs 24 --resume")
+    from iotbench.models import train
+
+    train.add_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from iotbench.models import train
 
-    forwarded = [a for a in args.args if a != "--"]
-    return int(train.main(forwarded) or 0)
+    return train.run(args)

@@ -296,28 +296,38 @@ def finalize(name, model, s, state, p, test, keep_checkpoint=False) -> dict:
     return info
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m iotbench.models.train", description=__doc__.split("\n\n")[0])
-    ap.add_argument("name", choices=["cnn", "resnet20"])
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    """The training options (shared by ``python -m iotbench.models.train`` and ``iotbench train``)."""
+    ap.add_argument("name", choices=["cnn", "resnet20"], help="architecture to train")
     ap.add_argument("--epochs", type=int, help="total epochs (the lr schedule is computed from it)")
-    ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--batch-size", type=int, default=128, help="training batch size")
     ap.add_argument("--out", type=Path, help="output .keras file (default models/NAME.keras)")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--resume", action="store_true", help="continue from <out>.ckpt.keras / <out>.state.json")
+    ap.add_argument("--seed", type=int, default=0, help="seed of weights, shuffling and augmentation")
+    ap.add_argument("--resume", action="store_true",
+                    help="continue from <out>.ckpt.keras / <out>.state.json; on a finished model, warm-start a new "
+                         "schedule of --epochs more epochs from its weights")
     ap.add_argument("--finalize", action="store_true",
                     help="deliver the last checkpoint as the final model (no training), keeping the checkpoint")
     ap.add_argument("--lr", type=float, help="peak learning rate (default: cnn 2e-3 AdamW, resnet20 0.1 SGD)")
     ap.add_argument("--optimizer", choices=["sgd", "adamw"])
     ap.add_argument("--weight-decay", type=float)
     ap.add_argument("--limit", type=int, help="use only the first N training images (smoke tests)")
-    ap.add_argument("--no-augment", action="store_true")
+    ap.add_argument("--no-augment", action="store_true", help="no random crops and flips")
     ap.add_argument("--keep-checkpoint", action="store_true", help="keep checkpoint + state after finishing")
-    ap.add_argument("--verbose", type=int, default=2, choices=[0, 1, 2])
-    a = ap.parse_args(argv)
+    ap.add_argument("--verbose", type=int, default=2, choices=[0, 1, 2], help="Keras fit verbosity")
+
+
+def run(a: argparse.Namespace) -> int:
     train(a.name, epochs=a.epochs, batch_size=a.batch_size, out=a.out, seed=a.seed, resume=a.resume, lr=a.lr,
           optimizer=a.optimizer, weight_decay=a.weight_decay, limit=a.limit, augment=not a.no_augment,
           keep_checkpoint=a.keep_checkpoint, finalize_only=a.finalize, verbose=a.verbose)
     return 0
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m iotbench.models.train", description=__doc__.split("\n\n")[0])
+    add_arguments(ap)
+    return run(ap.parse_args(argv))
 
 
 if __name__ == "__main__":

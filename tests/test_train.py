@@ -1,0 +1,41 @@
+"""``iotbench train``: a short real training run writes a model whose card tells the truth about it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.keras
+
+
+def test_train_writes_a_model_and_a_card_that_match(tmp_path, cifar_test):
+    pytest.importorskip("keras")
+    out = tmp_path / "cnn.keras"
+    proc = subprocess.run([sys.executable, "-m", "iotbench", "train", "cnn", "--epochs", "1", "--limit", "512",
+                           "--out", str(out), "--verbose", "0"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
+    assert card["epochs"] == 1 and card["finished"] and card["test_images"] == len(cifar_test)
+    assert card["correct"] / card["test_images"] == pytest.approx(card["test_accuracy"])
+
+    import keras
+
+    from iotbench.models import preprocess
+
+    model = keras.models.load_model(out, compile=False)
+    x = preprocess(cifar_test.images, card["input_transform"])
+    predicted = np.asarray(model.predict(x, batch_size=500, verbose=0)).argmax(1)
+    assert int(np.count_nonzero(predicted == cifar_test.labels)) == card["correct"]
+
+
+def test_train_help_lists_the_training_options():
+    out = subprocess.run([sys.executable, "-m", "iotbench", "train", "--help"], capture_output=True, text=True,
+                         check=True).stdout
+    for option in ("cnn", "resnet20", "--epochs", "--resume", "--batch-size", "--lr"):
+        assert option in out
