@@ -9,6 +9,13 @@ Text, v1 (the original's, byte for byte)::
   (integers 0-255).  The Scala sender's ``label,v1,v2,...`` is accepted too.  An empty line ends
   the stream.
 
+Text, bigdl08 (the original Scala sender's, accepted so its stream can feed any of our receivers)::
+
+    <label+1>.0,0,0,0,32,0,0,0,32,<b>,<g>,<r>,...
+
+  BigDL 0.8's ``ByteRecord`` as text: a 1-based float label, an 8-value size header, then the
+  pixels in BGR order as *signed* bytes (-128..127).  Decoded to the same 0-255 RGB images.
+
 Text, v2 (ours)::
 
     ~<seq>:<send time, ns since the epoch>:<v1 line>
@@ -43,6 +50,7 @@ FRAME_SIZE = FRAME_HEADER.size + PIXELS
 END_LABEL = 255
 #: Lines longer than this are rejected before parsing (a %f v2 line is ~28 KB).
 MAX_LINE = 64 * 1024
+BIGDL08_HEADER = b"0,0,0,32,0,0,0,32,"  # BigDL 0.8 ByteRecord's size header, as text
 
 _SPACE, _NL, _COMMA, _DOT, _MINUS, _ZERO = 32, 10, 44, 46, 45, 48
 
@@ -52,6 +60,8 @@ WRONG_LENGTH = "wrong number of values"
 NOT_NUMERIC = "non-numeric characters"
 BAD_LABEL = "bad label"
 BAD_HEADER = "bad v2 header"
+#: a block with both %f lines (scaled floats) and bigdl08 lines (0-255 pixels): one block has one scale
+MIXED_SCALES = "bigdl08 line among %f lines"
 TOO_LONG = "line too long"
 OUT_OF_RANGE = "value out of range"
 
@@ -81,6 +91,12 @@ def encode_v1(label: int, image: np.ndarray, fmt: str = "%f") -> bytes:
 def encode_scala(label: int, image: np.ndarray) -> bytes:
     """The original Scala sender's ``label,v1,...,v3072`` integer line."""
     return b"%d,%s\n" % (label, encode_payload(image, "%d", ","))
+
+
+def encode_bigdl08(label: int, image: np.ndarray) -> bytes:
+    """The original Scala sender's line, newline included (see the module docstring)."""
+    bgr = np.asarray(image, np.uint8)[..., ::-1].reshape(-1).astype(np.int8)
+    return b"%s,%s%s\n" % (repr(float(label + 1)).encode(), BIGDL08_HEADER, encode_payload(bgr, "%d", ","))
 
 
 def v2_header(seq: int, sent_ns: int) -> bytes:
@@ -155,6 +171,7 @@ def decode_lines(lines: Sequence[bytes]) -> Decoded:
     rejected: list[tuple[str, bytes]] = []
     rejected_seq: list[int] = []  # v2 lines whose header was fine but whose payload was not
     sent_total = None
+    b08 = _BigDL08Lines()
     for line in lines:
         if len(line) > MAX_LINE:
             rejected.append((TOO_LONG, line[:80]))
@@ -169,6 +186,8 @@ def decode_lines(lines: Sequence[bytes]) -> Decoded:
                 rejected.append((BAD_HEADER, line[:80]))
                 continue
             seq, sent_ns, line = header
+        if b08.take(line, seq, sent_ns, rejected, rejected_seq):
+            continue
         payload = line[2:] if line[1:2] == b"," else line[1:]
         reason = None if line[:1].isdigit() else BAD_LABEL
         if not payload.strip():
@@ -183,6 +202,14 @@ def decode_lines(lines: Sequence[bytes]) -> Decoded:
         times.append(sent_ns)
         payloads.append(payload)
     values, reasons, raw = parse_block(payloads)
+    if b08.payloads:
+        b08_values, b08_reasons = b08.parse()
+        if payloads and not raw:
+            b08_reasons = [r or MIXED_SCALES for r in b08_reasons]
+        raw = raw or not payloads
+        values = np.concatenate([values, b08_values])
+        reasons = reasons + b08_reasons
+        labels, seqs, times, payloads = labels + b08.labels, seqs + b08.seqs, times + b08.times, payloads + b08.payloads
     keep = [i for i, r in enumerate(reasons) if r is None]
     dropped = [i for i, r in enumerate(reasons) if r is not None]
     rejected += [(reasons[i], payloads[i][:80]) for i in dropped]  # type: ignore[misc]
@@ -197,6 +224,50 @@ def decode_lines(lines: Sequence[bytes]) -> Decoded:
         sent_total=sent_total,
         rejected_seq=np.asarray(rejected_seq, np.int64),
     )
+
+
+class _BigDL08Lines:
+    """The bigdl08 lines of a block, set aside by :func:`decode_lines` and parsed together."""
+
+    def __init__(self):
+        self.labels: list[int] = []
+        self.seqs: list[int] = []
+        self.times: list[int] = []
+        self.payloads: list[bytes] = []
+
+    def take(self, line: bytes, seq: int, sent_ns: int, rejected: list, rejected_seq: list) -> bool:
+        """Keep (or reject) ``line`` if it is a bigdl08 line — a label with a dot before the first comma."""
+        comma = line.find(b",", 0, 6)
+        if comma < 2 or b"." not in line[:comma]:
+            return False
+        try:
+            label1 = float(line[:comma])
+        except ValueError:
+            label1 = -1.0
+        parts = line[comma + 1:].split(b",", 8)
+        reason = None
+        if not (1 <= label1 <= 10 and label1.is_integer()):
+            reason = BAD_LABEL
+        elif len(parts) < 9:
+            reason = WRONG_LENGTH
+        if reason:
+            rejected.append((reason, line[:80]))
+            if seq >= 0:
+                rejected_seq.append(seq)
+            return True
+        self.labels.append(int(label1) - 1)
+        self.seqs.append(seq)
+        self.times.append(sent_ns)
+        self.payloads.append(parts[8])
+        return True
+
+    def parse(self) -> tuple[np.ndarray, list[str | None]]:
+        """(0-255 RGB values (N, 3072), reason per line): signed BGR bytes unsigned and reordered."""
+        values, reasons, _ = parse_block(self.payloads)
+        signed_byte = (values >= -128) & (values <= 127) & (values == np.round(values))
+        reasons = [r or (None if ok else OUT_OF_RANGE) for r, ok in zip(reasons, signed_byte.all(axis=1))]
+        rgb = np.mod(values, 256).reshape(len(values), -1, 3)[:, :, ::-1]
+        return np.ascontiguousarray(rgb.reshape(len(values), PIXELS), np.float32), reasons
 
 
 _POW10 = 10.0 ** np.arange(24)

@@ -86,6 +86,16 @@ def test_jvm_sender_bigdl08_is_the_original_byte_record(scala_jar, cifar_test):
     assert np.array_equal(bgr[..., ::-1], cifar_test.images[0])
 
 
+def test_jvm_sender_bigdl08_feeds_the_python_receivers(scala_jar, cifar_test):
+    """The original Scala sender's stream decodes with the decoder every Python receiver uses."""
+    lines = [line for line in _scala_sender_stdout(scala_jar, "bigdl08", 9).split(b"\n") if line]
+    assert lines == [wire.encode_bigdl08(int(cifar_test.labels[i]), cifar_test.images[i]).rstrip(b"\n")
+                     for i in range(9)]
+    decoded = wire.decode_lines(lines)
+    assert decoded.rejected == [] and decoded.labels.tolist() == cifar_test.labels[:9].tolist()
+    assert np.array_equal(decoded.images.astype(np.uint8), cifar_test.images[:9])
+
+
 # --------------------------------------------------------------------------- the stream classifier
 
 

@@ -58,6 +58,33 @@ def test_v2_and_scala_lines_decode_with_the_same_decoder(cifar_test):
         np.testing.assert_array_equal(img, image.astype(np.float32))
 
 
+def test_original_scala_bigdl08_lines_decode_to_the_same_rgb_images(cifar_test):
+    images, labels = cifar_test.images[:6], cifar_test.labels[:6]
+    lines = [wire.encode_bigdl08(int(lab), img).rstrip(b"\n") for img, lab in zip(images, labels)]
+    assert lines[0].startswith(b"%d.0,0,0,0,32,0,0,0,32," % (labels[0] + 1))
+    assert b"-" in b"".join(lines)  # bright pixels are negative signed bytes
+    lines[5] = wire.v2_header(5, 123) + lines[5]
+    d = wire.decode_lines(lines)
+    assert d.rejected == [] and d.raw
+    assert np.array_equal(d.images.astype(np.uint8), images) and d.labels.tolist() == labels.tolist()
+    assert d.seq.tolist() == [-1] * 5 + [5]
+
+
+def test_bad_bigdl08_lines_are_rejected_with_their_reason(cifar_test):
+    good = wire.encode_bigdl08(3, cifar_test.images[0]).rstrip(b"\n")
+    bad_label = b"11.0" + good[3:]
+    too_short = b"4.0,0,0,0,32,1,2"
+    out_of_range = good[:-4] + b",200"
+    d = wire.decode_lines([good, bad_label, too_short, out_of_range])
+    assert len(d) == 1 and d.labels.tolist() == [3]
+    assert sorted(r for r, _ in d.rejected) == sorted([wire.BAD_LABEL, wire.WRONG_LENGTH, wire.OUT_OF_RANGE])
+    # %d lines and bigdl08 lines share a scale (0-255); %f lines do not
+    with_int = wire.decode_lines([good, wire.encode_v1(1, cifar_test.images[1], "%d").rstrip(b"\n")])
+    assert len(with_int) == 2 and with_int.raw
+    with_float = wire.decode_lines([good, wire.encode_v1(1, cifar_test.images[1] / 255.0, "%f").rstrip(b"\n")])
+    assert len(with_float) == 1 and [r for r, _ in with_float.rejected] == [wire.MIXED_SCALES]
+
+
 def test_binary_frames_round_trip(cifar_test):
     data = b"".join(wire.encode_frame(int(cifar_test.labels[i]), cifar_test.images[i], i, 1000 + i) for i in range(5))
     decoded = wire.decode_frames(data + wire.end_frame(5))
