@@ -62,3 +62,15 @@ def test_readme_results_table_matches_the_committed_runs():
                                capture_output=True, text=True, check=True).stdout
     hint = "regenerate with: iotbench report --markdown benchmarks/results/*.json"
     assert match.group(1).strip() == generated.strip(), hint
+
+
+@pytest.mark.slow
+@pytest.mark.keras
+def test_ci_gate_fails_when_micro_batching_is_turned_off():
+    """The regression the gate exists for: ``--batch 1`` makes the micro-batched path per-image again."""
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:cacheprovider",
+                           str(ROOT / "benchmarks" / "test_keras_stream.py"),
+                           "-k", "speedup_and_ceiling_ratios and legacy", "--batch", "1", "--images", "100"],
+                          capture_output=True, text=True, timeout=900, cwd=ROOT)
+    assert proc.returncode == 1, proc.stdout[-3000:]
+    assert "GATE FAILED: microbatch_over_per_image" in proc.stdout, proc.stdout[-3000:]
