@@ -144,9 +144,12 @@ class RunMetrics:
     def accuracy(self) -> float | None:
         return self.correct / self.classified if self.classified else None
 
+    def all_latencies_ns(self) -> np.ndarray:
+        """Every recorded latency, in classification order."""
+        return np.concatenate(self.latencies_ns) if self.latencies_ns else np.empty(0)
+
     def latency(self) -> dict[str, float | None]:
-        samples = np.concatenate(self.latencies_ns) if self.latencies_ns else np.empty(0)
-        return percentiles_ms(samples)
+        return percentiles_ms(self.all_latencies_ns())
 
     def latency_growth_ms(self) -> float | None:
         """Median latency of the last quarter of classified images minus that of the first quarter (ms).
@@ -154,8 +157,7 @@ class RunMetrics:
         Near zero while the receiver keeps up with the sender; it grows with the run's length once a
         backlog builds up, which makes it the test of a sustainable rate (see :mod:`iotbench.sustain`).
         """
-        samples = np.concatenate(self.latencies_ns) if self.latencies_ns else np.empty(0)
-        return latency_growth_ms(samples)
+        return latency_growth_ms(self.all_latencies_ns())
 
     def accounted(self) -> bool:
         """Every image the sender says it sent is classified, rejected or known lost."""

@@ -113,12 +113,6 @@ class BigDLClassifier:
         classes = callZooFunc("float", "zooPredictClasses", self.model.value, jrdd, self.batch_per_thread, True)
         return np.asarray(classes.collect(), np.int64)
 
-    def warmup(self, sc) -> None:
-        """One small prediction per core, so that the first timed batch does not pay for the model's broadcast."""
-        n = max(sc.defaultParallelism, 1)
-        blank = [(np.zeros((4, 32, 32, 3), np.uint8), np.zeros(4, np.int64), True) for _ in range(n)]
-        self.predict_blocks(sc.parallelize(blank, n))
-
     def predict_blocks(self, blocks_rdd) -> np.ndarray:
         return self.predict_jvm(self.to_jvm(blocks_rdd))
 
@@ -126,34 +120,36 @@ class BigDLClassifier:
 # --------------------------------------------------------------------------- Spark-native (Keras in predict_batch_udf)
 
 
+def _load_worker_model(file_name: str, threads: int) -> Callable[[np.ndarray], np.ndarray]:
+    """In a Python worker: load the shipped Keras model; returns ``classify(model input) -> classes``."""
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from pyspark import SparkFiles
+
+    path = SparkFiles.get(file_name)
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:  # already initialised in this worker
+        pass
+    import keras
+
+    model = keras.models.load_model(path, compile=False)
+    # One traced graph for every batch size (the last batch of a partition is shorter).
+    classify = tf.function(lambda x: tf.argmax(model(x, training=False), axis=1, output_type=tf.int32),
+                           input_signature=[tf.TensorSpec([None, 32, 32, 3], tf.float32)])
+    return lambda x: classify(x).numpy()
+
+
 def _make_predict_fn(file_name: str, threads: int, transform: str):
-    """Runs in each Python worker: load the Keras model once, return ``predict(image cells) -> classes``."""
+    """``predict_batch_udf``'s factory: each worker loads the model once and classifies image cells."""
 
     def make():
-        import os
-
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        from pyspark import SparkFiles
-
-        path = SparkFiles.get(file_name)
-        import tensorflow as tf
-
-        try:
-            tf.config.threading.set_intra_op_parallelism_threads(threads)
-            tf.config.threading.set_inter_op_parallelism_threads(1)
-        except RuntimeError:  # already initialised in this worker
-            pass
-        import keras
-
-        model = keras.models.load_model(path, compile=False)
-        # One traced graph for every batch size (the last batch of a partition is shorter).
-        classify = tf.function(lambda x: tf.argmax(model(x, training=False), axis=1, output_type=tf.int32),
-                               input_signature=[tf.TensorSpec([None, 32, 32, 3], tf.float32)])
-
-        def predict(cells) -> np.ndarray:
-            return classify(from_cells(cells, transform)).numpy()
-
-        return predict
+        classify = _load_worker_model(file_name, threads)
+        return lambda cells: classify(from_cells(cells, transform))
 
     return make
 
@@ -161,15 +157,15 @@ def _make_predict_fn(file_name: str, threads: int, transform: str):
 _WORKER_MODELS: dict[tuple, Callable] = {}
 
 
-def worker_predictor(file_name: str, threads: int, transform: str) -> Callable:
-    """This Python worker's ``predict(cells) -> classes`` for the model, loaded on first use and kept.
+def worker_model(file_name: str, threads: int) -> Callable[[np.ndarray], np.ndarray]:
+    """This Python worker's ``classify(model input) -> classes``, loaded on first use and kept.
 
     For code that runs the model inside its own ``mapInPandas`` function (the streaming path fuses
     decoding and classification); ``predict_batch_udf`` keeps its own cache the same way.
     """
-    key = (file_name, threads, transform)
+    key = (file_name, threads)
     if key not in _WORKER_MODELS:
-        _WORKER_MODELS[key] = _make_predict_fn(*key)()
+        _WORKER_MODELS[key] = _load_worker_model(*key)
     return _WORKER_MODELS[key]
 
 
@@ -196,24 +192,18 @@ class KerasUDFClassifier:
         self.udf = predict_batch_udf(_make_predict_fn(self.path.name, self.threads, self.transform),
                                      return_type=IntegerType(), batch_size=self.batch)
 
-    def warmup(self, sc) -> None:
-        """Load the model into the Python workers (one tiny partition per core) before anything is timed."""
-        from pyspark.sql import functions as F
+    def image_classifier(self) -> Callable:
+        """A picklable ``classify(images as decoded, raw) -> classes`` for use inside a worker.
 
-        from iotbench.engines.spark_context import sql_session
-
-        n = max(sc.defaultParallelism, 1)
-        blank = np.zeros((n, 32, 32, 3), np.uint8)
-        df = images_dataframe(sql_session(sc), blank, np.zeros(n, np.int32), n)
-        self.predicted(df).agg(F.sum("predicted")).first()
-
-    def cell_classifier(self) -> Callable:
-        """A picklable ``classify(cells) -> classes`` for use inside a worker (model file shipped by :meth:`load`)."""
+        The model file is shipped by :meth:`load`; images are transformed and classified in
+        batches of ``batch``, straight from the decoded block (no cells in between).
+        """
         name, threads, transform, batch = self.path.name, self.threads, self.transform, self.batch
 
-        def classify(cells: list[bytes]) -> np.ndarray:
-            predict = worker_predictor(name, threads, transform)
-            parts = [predict(cells[i:i + batch]) for i in range(0, len(cells), batch)]
+        def classify(images: np.ndarray, raw: bool) -> np.ndarray:
+            model = worker_model(name, threads)
+            x = to_model_input(images, raw, transform)
+            parts = [model(x[i:i + batch]) for i in range(0, len(x), batch)]
             return np.concatenate(parts) if parts else np.empty(0, np.int32)
 
         return classify

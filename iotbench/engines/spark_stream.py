@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from iotbench import wire
-from iotbench.engines.spark_models import BigDLClassifier, KerasUDFClassifier, to_cells
+from iotbench.engines.spark_models import BigDLClassifier, KerasUDFClassifier
 from iotbench.metrics import RunMetrics, now_ns
 
 APIS = ("dstream", "structured")
@@ -155,10 +155,10 @@ class BigDLStream:
     def __init__(self, classifier: BigDLClassifier):
         self.classifier = classifier
         self.model = classifier.model_name
+        self.batch = classifier.batch_per_thread
 
     def prepare(self, sc) -> None:
         self.classifier.load(sc)
-        self.classifier.warmup(sc)
         self.process_rdd(sc.parallelize(warmup_lines(sc), sc.defaultParallelism))
 
     def process_rdd(self, rdd) -> Outcome:
@@ -194,7 +194,7 @@ def _decode_and_classify(classify: Callable) -> Callable:
 
         for pdf in batches:
             d = wire.decode_lines(_as_bytes(pdf.iloc[:, 0].tolist()))
-            predicted = classify(to_cells(d.images, d.raw)) if len(d) else []
+            predicted = classify(d.images, d.raw) if len(d) else []
             rows = {
                 "kind": ["image"] * len(d), "label": d.labels.tolist(), "seq": d.seq.tolist(),
                 "sent_ns": d.sent_ns.tolist(), "total": [None] * len(d), "reason": [None] * len(d),
@@ -226,6 +226,7 @@ class NativeStream:
     def __init__(self, classifier: KerasUDFClassifier):
         self.classifier = classifier
         self.model = classifier.model_name
+        self.batch = classifier.batch
         self.spark = None
         self.classify: Callable | None = None
 
@@ -233,7 +234,7 @@ class NativeStream:
         from iotbench.engines.spark_context import sql_session
 
         self.classifier.load(sc)
-        self.classify = self.classifier.cell_classifier()
+        self.classify = self.classifier.image_classifier()
         self.spark = sql_session(sc)
         lines = self.spark.createDataFrame([(line,) for line in warmup_lines(sc)], "value string")
         self.process_df(lines.repartition(sc.defaultParallelism))
