@@ -60,8 +60,8 @@ WRONG_LENGTH = "wrong number of values"
 NOT_NUMERIC = "non-numeric characters"
 BAD_LABEL = "bad label"
 BAD_HEADER = "bad v2 header"
-#: a block with both %f lines (scaled floats) and bigdl08 lines (0-255 pixels): one block has one scale
-MIXED_SCALES = "bigdl08 line among %f lines"
+#: an integer line (%d or bigdl08: 0-255 pixels) in a block of %f lines (scaled floats): a block has one scale
+MIXED_SCALES = "integer line among %f lines"
 TOO_LONG = "line too long"
 OUT_OF_RANGE = "value out of range"
 
@@ -89,7 +89,7 @@ def encode_v1(label: int, image: np.ndarray, fmt: str = "%f") -> bytes:
 
 
 def encode_scala(label: int, image: np.ndarray) -> bytes:
-    """The original Scala sender's ``label,v1,...,v3072`` integer line."""
+    """Our Scala sender's ``label,v1,...,v3072`` integer line (``--format comma``; the original's is bigdl08)."""
     return b"%d,%s\n" % (label, encode_payload(image, "%d", ","))
 
 
@@ -159,7 +159,7 @@ def _split_header(line: bytes) -> tuple[int, int, bytes] | None:
 
 
 def decode_lines(lines: Sequence[bytes]) -> Decoded:
-    """Decode a block of text lines (v1, v2 or Scala comma format, without newlines).
+    """Decode a block of text lines (v1, v2, Scala comma or bigdl08 format, without newlines).
 
     Headers and labels are checked per line in Python (cheap); all pixel values of the
     block are parsed in one vectorised pass by :func:`parse_block`.
@@ -202,6 +202,9 @@ def decode_lines(lines: Sequence[bytes]) -> Decoded:
         times.append(sent_ns)
         payloads.append(payload)
     values, reasons, raw = parse_block(payloads)
+    if raw and len(values):
+        pixel = ((values >= 0) & (values <= 255)).all(axis=1)
+        reasons = [r or (None if ok else OUT_OF_RANGE) for r, ok in zip(reasons, pixel.tolist())]
     if b08.payloads:
         b08_values, b08_reasons = b08.parse()
         if payloads and not raw:
@@ -418,6 +421,10 @@ def _parse_general(buf: np.ndarray, n: int) -> tuple[np.ndarray, list[str | None
         NOT_NUMERIC if bad else (WRONG_LENGTH if count != PIXELS else None)
         for bad, count in zip(bad_lines.tolist(), tokens_per_line.tolist())
     ]
+    if len(dot_idx):  # a %f block: a line without any decimal point is %d text, on another scale
+        undotted = np.bincount(line_of[dot_idx], minlength=n) == 0
+        reasons = [r or (MIXED_SCALES if u else None) for r, u in zip(reasons, undotted.tolist())]
+        bad_lines |= undotted
     out = np.zeros((n, PIXELS), np.float32)
     good = np.flatnonzero(~bad_lines & (tokens_per_line == PIXELS))
     if len(good):

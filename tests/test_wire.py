@@ -117,6 +117,17 @@ def test_each_bad_line_is_rejected_with_its_reason_and_good_lines_survive(cifar_
     assert sorted(reason for reason, _ in decoded.rejected) == sorted(bad)
 
 
+def test_pixels_outside_0_255_and_integer_lines_among_float_lines_are_rejected(cifar_test):
+    ints = [wire.encode_v1(int(lb), im, "%d")[:-1] for lb, im in zip(cifar_test.labels[:3], cifar_test.images[:3])]
+    too_big = ints[0][:-3] + b"999"
+    negative = ints[0][:-3] + b"-5"
+    d = wire.decode_lines([ints[1], too_big, negative, ints[2]])
+    assert len(d) == 2 and d.raw and [r for r, _ in d.rejected] == [wire.OUT_OF_RANGE, wire.OUT_OF_RANGE]
+    floats = wire.encode_v1(1, cifar_test.images[1] / 255.0, "%f")[:-1]
+    mixed = wire.decode_lines([floats, ints[2]])  # one block has one scale: the %d line would be read as floats
+    assert len(mixed) == 1 and not mixed.raw and [r for r, _ in mixed.rejected] == [wire.MIXED_SCALES]
+
+
 def test_v2_line_with_bad_payload_keeps_its_sequence_number_for_accounting(cifar_test):
     line = wire.v2_header(5, 1) + b"3 1 2 3"
     decoded = wire.decode_lines([line])
