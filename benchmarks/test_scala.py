@@ -15,7 +15,7 @@ import subprocess
 
 import pytest
 
-from fixtures.scala import run_scala_stream, scala_sender_sent, start_scala_sender
+from fixtures.scala import run_scala_stream, start_scala_sender
 from fixtures.sender import start_sender
 from iotbench import scala_build
 from iotbench.report import extra_info
@@ -54,7 +54,7 @@ def test_scala_stream(benchmark, request, scala_jar, sizes, tmp_path, sender, wi
         s = senders[-1]
         try:
             run = run_scala_stream(scala_jar, s.wait_listening(), bigdl_model.path, tmp_path, batch=64)
-            sent = s.wait()["sent"] if sender == "python" else scala_sender_sent(s)
+            sent = s.wait()["sent"]
         finally:
             s.stop()
         runs.append((run, sent))

@@ -84,7 +84,9 @@ def test_our_committed_models_reach_their_card_accuracy_on_the_full_test_set(cif
         pytest.skip(f"{path} is not committed yet")
     card = model_card(path)
     engine = KerasEdgeEngine(path, batch=64)
-    assert engine.transform == card["input_transform"]
+    from iotbench.models import get
+
+    assert engine.transform == card["input_transform"] == get(name).input_transform  # the recipe's, via the card
     predicted = engine.predict(decoded(cifar_test.images, cifar_test.labels, raw=True))
     correct = int(np.count_nonzero(predicted == cifar_test.labels))
     assert abs(correct - card["correct"]) <= 10, f"{correct} correct vs {card['correct']} in the card"

@@ -11,7 +11,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from fixtures.scala import LineServer, bigdl08_line, run_scala_stream, start_scala_sender
+from fixtures.scala import LineServer, run_scala_stream, start_scala_sender
 from iotbench import scala_build, wire
 from iotbench.data import cifar10_bin
 
@@ -111,7 +111,7 @@ def _scripted_stream(images, labels) -> tuple[bytes, dict]:
         elif kind == 2:
             out.append(wire.encode_scala(int(lab), img))
         else:
-            out.append(bigdl08_line(int(lab), img))
+            out.append(wire.encode_bigdl08(int(lab), img))
     garbage = {
         b"x123 4 5": wire.BAD_LABEL,
         b"3" + b" 1" * 100: wire.WRONG_LENGTH,
@@ -158,10 +158,13 @@ def test_stream_classifier_takes_the_jvm_sender(scala_jar, bigdl_resnet20, tmp_p
     assert s["p50_ms"] is not None
 
 
-def test_missing_model_is_one_line(tmp_path):
+def test_missing_model_is_one_line(tmp_path, capsys):
     from iotbench.cli import main
 
-    assert main(["infer", "scala-stream", "-m", str(tmp_path / "nope.model"), "-p", "1"]) == 2
+    missing = tmp_path / "nope.model"
+    assert main(["infer", "scala-stream", "-m", str(missing), "-p", "1"]) == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and str(missing) in lines[0], lines
 
 
 @pytest.mark.slow

@@ -81,8 +81,9 @@ def model_card(model_path: str | Path) -> dict:
 
 def resolve_transform(model_path: Path, requested: str | None) -> tuple[str, str]:
     """``(transform, where it came from)``: an explicit request wins, then the model card, then "unit"."""
-    card = model_card(model_path).get("input_transform")
-    where = sidecar_path(model_path).name if read_sidecar(model_path) else "original benchmark's model card"
+    sidecar = read_sidecar(model_path)
+    card = (sidecar or LEGACY_CARDS.get(Path(model_path).name, {})).get("input_transform")
+    where = sidecar_path(model_path).name if sidecar else "original benchmark's model card"
     if requested is not None:
         if requested not in TRANSFORMS:
             raise ValueError(f"unknown input transform {requested!r}; known: {', '.join(TRANSFORMS)}")

@@ -17,7 +17,6 @@ cluster) and applies the model's input transform to each batch itself.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -33,12 +32,10 @@ DEFAULT_KERAS_MODEL = ROOT / "models" / "cnn.keras"
 
 
 def model_transform(model_path: Path | str) -> str:
-    """The input transform a model expects, from its JSON sidecar (``unit`` when there is none)."""
-    path = Path(model_path)
-    for sidecar in (path.with_suffix(".json"), path.with_name(path.name.split(".")[0] + ".json")):
-        if sidecar.is_file():
-            return json.loads(sidecar.read_text()).get("input_transform", "unit")
-    return "unit"
+    """The input transform a model expects: its card's (sidecar, else the original's published card), else unit."""
+    from iotbench.engines.keras_edge import resolve_transform
+
+    return resolve_transform(Path(model_path), None)[0]
 
 
 def to_model_input(images: np.ndarray, raw: bool, transform: str) -> np.ndarray:

@@ -231,14 +231,6 @@ def load_keras(path: Path):
     return keras.models.load_model(path, compile=False)
 
 
-def keras_transform(path: Path) -> str:
-    """The input transform of a Keras model file: from its JSON sidecar, else ResNet's (mean subtracted)."""
-    sidecar = path.with_suffix(".json")
-    if sidecar.is_file():
-        return json.loads(sidecar.read_text()).get("input_transform", "unit_minus_mean")
-    return "unit_minus_mean"
-
-
 # --------------------------------------------------------------------------- the original's BigDL 0.8 model
 
 
@@ -313,7 +305,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.keras_file.is_file():
         print(f"error: Keras model not found: {args.keras_file}", file=sys.stderr)
         return 2
-    transform = keras_transform(args.keras_file)
+    from iotbench.engines.spark_models import model_transform
+
+    transform = model_transform(args.keras_file)
     kmodel = load_keras(args.keras_file)
     start_bigdl()
     mean = cifar10.pixel_mean() if transform == "unit_minus_mean" else None
