@@ -101,6 +101,13 @@ def test_bigdl_mkl_gets_its_avx2_kernels_on_amd_cpus_only():
     assert ("spark.executorEnv.MKL_DEBUG_CPU_TYPE" in items) == (cpu_vendor() == "AuthenticAMD")
 
 
+def test_max_rate_with_structured_streaming_is_refused_not_ignored():
+    proc = subprocess.run([sys.executable, "-m", "iotbench", "infer", "spark-stream", "--api", "structured",
+                           "--max-rate", "100"], capture_output=True, text=True, timeout=60)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2 and len(lines) == 1 and "--max-rate" in lines[0], proc.stderr
+
+
 def test_missing_model_file_is_one_line_naming_it(tmp_path):
     missing = tmp_path / "nothing.bigdl"
     proc = subprocess.run([sys.executable, "-m", "iotbench", "infer", "spark-max", "-md", str(missing),

@@ -35,14 +35,17 @@ def _conf(pairs: Sequence[str]) -> dict[str, str]:
     return out
 
 
-def submit(main_class: str, program_args: list[str], args: argparse.Namespace, timeout: float | None = None,
-           capture: bool = False) -> subprocess.CompletedProcess:
+def submit(main_class: str, program_args: list[str], args: argparse.Namespace) -> subprocess.CompletedProcess:
     """Build (cached) and spark-submit ``main_class`` with ``program_args``."""
     jar = scala_build.build(log=log).jar
     cmd = scala_build.submit_command(jar, main_class, program_args, master=args.master,
                                      driver_memory=args.driver_memory, conf=_conf(args.conf))
-    return subprocess.run(cmd, env=scala_build.submit_env(), timeout=timeout, text=True,
-                          capture_output=capture, check=False)
+    return subprocess.run(cmd, env=scala_build.submit_env(), text=True, check=False)
+
+
+def optional_flags(*pairs: tuple[str, object]) -> list[str]:
+    """``flag value`` for every pair whose value is set (the Scala programs' defaults, 0 or "", mean none)."""
+    return [token for flag, value in pairs if value for token in (flag, str(value))]
 
 
 # --------------------------------------------------------------------------- scala-stream
@@ -68,16 +71,11 @@ def configure_scala_stream(p: argparse.ArgumentParser) -> None:
 
 
 def stream_args(args: argparse.Namespace) -> list[str]:
-    out = ["-r", str(args.reporting_interval), "-i", args.host, "-p", str(args.port), "-m", args.model,
-           "-b", str(args.batch)]
-    if args.json:
-        out += ["--json", args.json]
-    if args.connect_timeout:
-        out += ["--connectTimeout", str(args.connect_timeout)]
-    if args.max_rate:
-        out += ["--maxRate", str(args.max_rate)]
-    out += ["--initialRate", str(args.initial_rate)]
-    return out
+    return ["-r", str(args.reporting_interval), "-i", args.host, "-p", str(args.port), "-m", args.model,
+            "-b", str(args.batch),
+            *optional_flags(("--json", args.json), ("--connectTimeout", args.connect_timeout),
+                            ("--maxRate", args.max_rate)),
+            "--initialRate", str(args.initial_rate)]
 
 
 def run_scala_stream(args: argparse.Namespace) -> int:
@@ -108,16 +106,8 @@ def configure_scala_imagenet_max(p: argparse.ArgumentParser) -> None:
 
 
 def imagenet_args(args: argparse.Namespace) -> list[str]:
-    out = ["-f", args.folder, "-d", str(args.duration), "--repeat", str(args.repeat), "--depth", str(args.depth)]
-    if args.model:
-        out += ["-m", args.model]
-    if args.batch:
-        out += ["-b", str(args.batch)]
-    if args.images:
-        out += ["--images", str(args.images)]
-    if args.json:
-        out += ["--json", args.json]
-    return out
+    return ["-f", args.folder, "-d", str(args.duration), "--repeat", str(args.repeat), "--depth", str(args.depth),
+            *optional_flags(("-m", args.model), ("-b", args.batch), ("--images", args.images), ("--json", args.json))]
 
 
 def run_scala_imagenet_max(args: argparse.Namespace) -> int:

@@ -57,6 +57,9 @@ def run(args: argparse.Namespace) -> int:
     from iotbench.engines import spark_context
     from iotbench.engines.spark_stream import StreamConfig, run_stream
 
+    if args.max_rate and args.api != "dstream":
+        raise ValueError("--max-rate bounds a DStream receiver; Structured Streaming's socket source has no rate "
+                         "limit (use --api dstream, or throttle the sender with iotbench send -i RATE)")
     spark_context.check_master(args.master)
     engine = make_engine(args)
     spark_settings = settings(args, "infer_cifar_stream")

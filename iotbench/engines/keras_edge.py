@@ -154,6 +154,7 @@ class KerasEdgeEngine:
         self._keras_model = None
         self._call = None
         self._compiled: dict[int, object] = {}
+        self._warm = False
 
     @property
     def loaded(self) -> bool:
@@ -164,7 +165,9 @@ class KerasEdgeEngine:
             self._keras_model, self._call = load_model(self.path)
 
     def warmup(self) -> None:
-        """Load the model and trace (compile) every bucket, so that no timed batch pays for it."""
+        """Load the model and trace (compile) every bucket, so that no timed batch pays for it (once)."""
+        if self._warm:
+            return
         self.load()
         shape = getattr(self._keras_model, "input_shape", None)
         if isinstance(shape, tuple) and tuple(shape[1:]) != IMAGE_SHAPE:
@@ -176,8 +179,7 @@ class KerasEdgeEngine:
             except Exception as err:
                 raise ValueError(f"model {self.path} cannot classify {IMAGE_SHAPE} images: "
                                  f"{_first_line(err)}") from None
-            return
-        if self._compiled:
+            self._warm = True
             return
         import tensorflow as tf
 
@@ -191,6 +193,7 @@ class KerasEdgeEngine:
                 raise ValueError(f"model {self.path} cannot classify {IMAGE_SHAPE} images: "
                                  f"{_first_line(err)}") from None
             self._compiled[size] = concrete
+        self._warm = True
 
     @property
     def per_image(self) -> bool:
