@@ -104,16 +104,20 @@ object infer_imagenet_max {
       var iteration = 1
       var total = 0L
       var totalCorrect = 0L
+      // Wall clock, not nanoTime: executors on other machines compare against it.  Partitions stop taking
+      // batches once it has passed, so a slow model cannot overrun -d by a whole pass over the images.
+      val deadlineMs = System.currentTimeMillis + param.duration * 1000L
       do {
-        val correct = rdd.mapPartitions { it =>
-          Iterator(LocalModels.withModel(bcModel)(classify(_, it, perCall)))
-        }.reduce(_ + _)
+        val (inferred, correct) = rdd.mapPartitions { it =>
+          Iterator(LocalModels.withModel(bcModel)(classify(_, it, perCall, deadlineMs)))
+        }.reduce((a, b) => (a._1 + b._1, a._2 + b._2))
         elapsed = (System.nanoTime - start) / 1e9
-        total += n
+        total += inferred
         totalCorrect += correct
-        val acc = if (scored) "%d or %.1f%% predicted correctly".format(correct, 100.0 * correct / n)
+        val acc = if (scored) "%d or %.1f%% predicted correctly".format(correct, 100.0 * correct / math.max(inferred, 1))
         else "accuracy not scored (random weights)"
-        println("%s: Iteration %d: %d images inferred. %s".format(Report.now, iteration, n, acc))
+        val partial = if (inferred < n) s" (of $n: -d reached)" else ""
+        println("%s: Iteration %d: %d images inferred%s. %s".format(Report.now, iteration, inferred, partial, acc))
         iteration += 1
       } while (elapsed < param.duration)
       val rate = total / elapsed
@@ -128,17 +132,22 @@ object infer_imagenet_max {
     } finally sc.stop()
   }
 
-  /** Number of images of a partition whose predicted class equals the label. */
-  def classify(model: Classify.Model, images: Iterator[LabeledJpeg], perCall: Int): Long = {
+  /** (images classified, images whose predicted class equals the label) of a partition, stopping at the
+   * first batch boundary after `deadlineMs` (each partition classifies at least one batch). */
+  def classify(model: Classify.Model, images: Iterator[LabeledJpeg], perCall: Int, deadlineMs: Long): (Long, Long) = {
     val size = 3 * ImageNetFolder.Crop * ImageNetFolder.Crop
     val buf = new Array[Float](perCall * size)
     var correct = 0L
-    images.grouped(perCall).foreach { group =>
+    var inferred = 0L
+    val batches = images.grouped(perCall)
+    while (batches.hasNext && (inferred == 0 || System.currentTimeMillis < deadlineMs)) {
+      val group = batches.next()
+      inferred += group.length
       group.zipWithIndex.foreach { case (img, i) => ImageNetFolder.normalizeInto(img.hwc, buf, i * size) }
       val input = Tensor[Float](Storage[Float](buf), 1, Array(group.length, 3, ImageNetFolder.Crop, ImageNetFolder.Crop))
       val predicted = Classify.argmaxRows(model.forward(input).toTensor[Float], group.length)
       correct += group.indices.count(i => predicted(i) == group(i).label)
     }
-    correct
+    (inferred, correct)
   }
 }
