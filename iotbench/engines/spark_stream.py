@@ -108,13 +108,13 @@ def _as_bytes(lines) -> list[bytes]:
 
 
 def decode_partition(lines: Iterator) -> Iterator[wire.Decoded]:
-    """One ``Decoded`` block per partition (vectorised parsing of the whole partition).
+    """``Decoded`` blocks of one pixel scale each per partition (one, unless lines mix %f and %d), parsed at once.
 
     Raw 0-255 images are kept as uint8: the block is cached between the accounting pass and the
     prediction pass, and a quarter of float32's size is that much less to pickle and store.
     """
-    d = wire.decode_lines(_as_bytes(lines))
-    yield dataclasses.replace(d, images=d.images.astype(np.uint8)) if d.raw else d
+    for d in wire.decode_blocks(_as_bytes(lines)):
+        yield dataclasses.replace(d, images=d.images.astype(np.uint8)) if d.raw else d
 
 
 def warmup_lines(sc) -> list[str]:
@@ -193,21 +193,22 @@ def _decode_and_classify(classify: Callable) -> Callable:
         import pandas as pd
 
         for pdf in batches:
-            d = wire.decode_lines(_as_bytes(pdf.iloc[:, 0].tolist()))
-            predicted = classify(d.images, d.raw) if len(d) else []
-            rows = {
-                "kind": ["image"] * len(d), "label": d.labels.tolist(), "seq": d.seq.tolist(),
-                "sent_ns": d.sent_ns.tolist(), "total": [None] * len(d), "reason": [None] * len(d),
-                "sample": [None] * len(d), "predicted": np.asarray(predicted, np.int32).tolist(),
-            }
-            rseq = d.rejected_seq.tolist()
-            for i, (reason, sample) in enumerate(d.rejected):
-                # rejected_seq holds the sequence numbers of the rejected v2 lines whose header was readable (at most
-                # one per rejection); which row carries which does not matter, only the set reaches the accounting
-                _append(rows, "rejected", seq=rseq[i] if i < len(rseq) else -1, reason=reason, sample=sample)
-            if d.sent_total is not None:
-                _append(rows, "end", total=d.sent_total)
-            yield pd.DataFrame(rows)
+            for d in wire.decode_blocks(_as_bytes(pdf.iloc[:, 0].tolist())):  # one scale per block
+                predicted = classify(d.images, d.raw) if len(d) else []
+                rows = {
+                    "kind": ["image"] * len(d), "label": d.labels.tolist(), "seq": d.seq.tolist(),
+                    "sent_ns": d.sent_ns.tolist(), "total": [None] * len(d), "reason": [None] * len(d),
+                    "sample": [None] * len(d), "predicted": np.asarray(predicted, np.int32).tolist(),
+                }
+                rseq = d.rejected_seq.tolist()
+                for i, (reason, sample) in enumerate(d.rejected):
+                    # rejected_seq holds the sequence numbers of the rejected v2 lines whose header was readable
+                    # (at most one per rejection); which row carries which does not matter, only the set reaches
+                    # the accounting
+                    _append(rows, "rejected", seq=rseq[i] if i < len(rseq) else -1, reason=reason, sample=sample)
+                if d.sent_total is not None:
+                    _append(rows, "end", total=d.sent_total)
+                yield pd.DataFrame(rows)
 
     return decode
 
