@@ -185,7 +185,7 @@ def test_keras_ceiling(benchmark, keras_engines, model_inputs, sizes, model):
     accuracy = float(np.mean(predicted == labels))
     best_s = min(times)
     benchmark.extra_info.update(images=n, images_per_sec=round(n / best_s, 1), accuracy=accuracy, p50_ms=None,
-                                p99_ms=None, rejected=0, lost=0, engine=engine.name, model=engine.model,
+                                p99_ms=None, rejected=None, lost=None, engine=engine.name, model=engine.model,
                                 batch=sizes.batch, wire="in-memory", mode="ceiling")
     assert accuracy >= accuracy_floor(card_accuracy(model), n)
 

@@ -30,7 +30,8 @@ def log(message: str, millis: bool = False) -> None:
 def inferenced_line(summary: dict[str, Any]) -> str:
     """The original ``infer_cifar.py`` final line."""
     n, secs, rate = summary["classified"], summary["elapsed_s"], summary["images_per_sec"]
-    line = f"Inferenced {n} images in {secs:.1f} seconds or {rate:.1f} images/second"
+    rate_text = "n/a" if rate is None else f"{rate:.1f}"
+    line = f"Inferenced {n} images in {secs:.1f} seconds or {rate_text} images/second"
     if summary.get("accuracy") is None:
         return line + ", accuracy n/a"
     return line + f", with {summary['correct']} or {100 * summary['accuracy']:.1f}% correctly classified"
@@ -40,17 +41,35 @@ def _ms(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1f}"
 
 
+def _count(value: Any) -> str:
+    """A count, or ``n/a`` when it was not measured (never a made-up 0)."""
+    return "n/a" if value is None else str(value)
+
+
+#: Counts shown after ``lost`` only when the summary carries them (v2 and binary streams, newer receivers).
+OPTIONAL_COUNTS = ("duplicated", "reordered", "garbage_lines")
+
+
 def extra_line(summary: dict[str, Any]) -> str:
-    """Our addition after the original's line: latency, rejections, loss, backpressure."""
+    """Our addition after the original's line: latency, rejections, loss, backpressure.
+
+    Every figure the receiver could not measure prints ``n/a``: ``sent`` without a v2 trailer,
+    ``lost`` on a v1 stream (no sequence numbers, so a missing image leaves no trace).
+    """
     reasons = summary.get("rejected_by_reason") or {}
     detail = f" ({', '.join(f'{k}: {v}' for k, v in sorted(reasons.items()))})" if reasons else ""
-    sent = summary.get("sent")
+    lost = summary.get("lost")
+    lost_text = "n/a (v1 stream: loss not measurable)" if lost is None else str(lost)
+    more = "".join(f", {key} {_count(summary[key])}" for key in OPTIONAL_COUNTS if key in summary)
+    if "truncated" in summary:
+        truncated = summary["truncated"]
+        more += f", truncated {'n/a' if truncated is None else 'yes' if truncated else 'no'}"
     return (
         f"Latency p50 {_ms(summary.get('p50_ms'))} ms, p90 {_ms(summary.get('p90_ms'))} ms, "
         f"p99 {_ms(summary.get('p99_ms'))} ms, max {_ms(summary.get('max_ms'))} ms; "
-        f"sent {'n/a' if sent is None else sent}, received {summary['received']}, "
-        f"rejected {summary['rejected']}{detail}, lost {summary['lost']}; "
-        f"queue high-water {summary.get('queue_high_water', 0)}"
+        f"sent {_count(summary.get('sent'))}, received {_count(summary.get('received'))}, "
+        f"rejected {_count(summary.get('rejected'))}{detail}, lost {lost_text}{more}; "
+        f"queue high-water {_count(summary.get('queue_high_water'))}"
     )
 
 
@@ -82,18 +101,28 @@ def write_json(path: str, payload: dict[str, Any]) -> None:
 EXTRA_INFO_KEYS = ("images", "images_per_sec", "accuracy", "p50_ms", "p99_ms", "rejected", "lost",
                    "engine", "model", "batch", "wire")
 
+#: ``wire`` of the paths that classify preloaded arrays: nothing is streamed, so nothing can be
+#: rejected or lost, and a 0 there would read as "measured, none".
+IN_MEMORY_WIRES = ("in-memory", "memory")
+
 
 def extra_info(summary: dict[str, Any], *, engine: str, model: str, batch: int, wire: str,
                **more: Any) -> dict[str, Any]:
-    """A run's summary reduced to the fixed benchmark keys (plus any path-specific ones)."""
+    """A run's summary reduced to the fixed benchmark keys (plus any path-specific ones).
+
+    A key the summary does not have is None (``null`` in the JSON, ``n/a`` in the tables), and an
+    in-memory path's ``rejected`` / ``lost`` are None whatever its summary says: a figure that was
+    not measured must not look like a measured 0.
+    """
+    in_memory = wire in IN_MEMORY_WIRES
     info = {
         "images": summary.get("classified", summary.get("images")),
         "images_per_sec": summary.get("images_per_sec"),
         "accuracy": summary.get("accuracy"),
         "p50_ms": summary.get("p50_ms"),
         "p99_ms": summary.get("p99_ms"),
-        "rejected": summary.get("rejected", 0),
-        "lost": summary.get("lost", 0),
+        "rejected": None if in_memory else summary.get("rejected"),
+        "lost": None if in_memory else summary.get("lost"),
         "engine": engine,
         "model": model,
         "batch": batch,

@@ -36,14 +36,16 @@ class Step:
 def kept_up(summary: dict, tolerance_s: float) -> bool:
     """All images accounted for, none lost, and latency not growing by more than ``tolerance_s`` over the run.
 
-    A run whose sender could not finish (``sender_finished`` False) did not keep up either.
+    A run whose sender could not finish (``sender_finished`` False) did not keep up either, nor did
+    one whose loss could not be measured (``lost`` None: a stream without sequence numbers).
     """
     if summary.get("sender_finished") is False:
         return False
-    growth = summary.get("latency_growth_ms")
-    sent = summary.get("sent")
-    accounted = sent is not None and sent == summary["classified"] + summary["rejected"] + summary["lost"]
-    return bool(accounted and summary["lost"] == 0 and growth is not None and growth <= tolerance_s * 1000)
+    growth, sent, lost = summary.get("latency_growth_ms"), summary.get("sent"), summary.get("lost")
+    if sent is None or lost is None or growth is None:
+        return False
+    accounted = sent == summary["classified"] + summary["rejected"] + lost
+    return bool(accounted and lost == 0 and growth <= tolerance_s * 1000)
 
 
 def search(run_at: Callable[[float], dict], start: float, tolerance_s: float, factor: float = 1.5,
@@ -82,3 +84,18 @@ def sustained_rate(steps: list[Step]) -> float | None:
     ceiling = min(failed) if failed else float("inf")
     passed = [s.rate for s in steps if s.kept_up and s.rate < ceiling]
     return max(passed) if passed else None
+
+
+def result(steps: list[Step]) -> dict:
+    """The search's answer as one summary: the measured figures of the step at the sustained rate.
+
+    ``images_per_sec`` stays what the receiver measured at that step (first image received to last
+    classified, so it includes the last images' latency and reads below the offered rate);
+    ``offered_images_per_sec`` is the rate the sender was asked for, and ``sustained_rate`` the
+    search's answer (None when even the first rate was too fast; the summary is then the first step's).
+    """
+    if not steps:
+        raise ValueError("no steps: the rate search did not run")
+    best = sustained_rate(steps)
+    step = next((s for s in steps if s.kept_up and s.rate == best), steps[0])
+    return {**step.summary, "offered_images_per_sec": step.rate, "sustained_rate": best}

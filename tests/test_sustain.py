@@ -51,3 +51,30 @@ def test_search_brackets_the_capacity_and_refines_it():
 def test_search_reports_none_when_even_the_first_rate_is_too_fast():
     steps = sustain.search(lambda rate: summary(rate, 100), start=1000, tolerance_s=1.0)
     assert sustain.sustained_rate(steps) is None and len(steps) == 1
+
+
+def test_a_run_whose_loss_was_not_measured_did_not_keep_up():
+    assert not sustain.kept_up({**summary(800, 1000), "lost": None}, tolerance_s=1.0)
+
+
+def test_result_keeps_the_measured_rate_beside_the_offered_one():
+    capacity = 1234.0
+
+    def run_at(rate):
+        s = summary(rate, capacity)
+        s["images_per_sec"] = round(0.8 * rate, 1)  # measured: below the offered rate (latency of the last images)
+        return s
+
+    steps = sustain.search(run_at, start=250, tolerance_s=1.0, refine=3)
+    result = sustain.result(steps)
+    best = sustain.sustained_rate(steps)
+    assert result["sustained_rate"] == result["offered_images_per_sec"] == best
+    assert result["images_per_sec"] == round(0.8 * best, 1)  # never overwritten with the offered rate
+    assert result["classified"] == int(best * 10)
+
+
+def test_result_when_even_the_first_rate_is_too_fast():
+    steps = sustain.search(lambda rate: summary(rate, 100), start=1000, tolerance_s=1.0)
+    result = sustain.result(steps)
+    assert result["sustained_rate"] is None
+    assert result["offered_images_per_sec"] == 1000 and result["images_per_sec"] == 100
