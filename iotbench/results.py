@@ -53,11 +53,26 @@ def _path_of(fullname: str) -> str:
     return module.removesuffix(".py").removeprefix("test_")
 
 
+class BadRun(ValueError):
+    """A file that is not a pytest-benchmark run; the message names the file, in one line."""
+
+
 def load_run(path: Path, label: str | None = None) -> Run:
-    data = json.loads(Path(path).read_text())
+    """One saved run; :class:`BadRun` when the file is not JSON or not shaped like a pytest-benchmark run."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise BadRun(f"{path}: not JSON ({err})") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise BadRun(f"{path}: cannot read ({err})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("benchmarks", []), list):
+        raise BadRun(f"{path}: not a pytest-benchmark run (no list of benchmarks)")
     machine = machine_label(data.get("machine_info") or {})
-    run = Run(label or Path(path).stem, machine)
+    run = Run(label or path.stem, machine)
     for bench in data.get("benchmarks", []):
+        if not isinstance(bench, dict):
+            raise BadRun(f"{path}: not a pytest-benchmark run (a benchmark is not an object)")
         info = dict(bench.get("extra_info") or {})
         stats = bench.get("stats") or {}
         machine_here = f"{machine} + {info['device']}" if info.get("device") and "cpu" not in str(info["device"]) \
@@ -67,15 +82,55 @@ def load_run(path: Path, label: str | None = None) -> Run:
     return run
 
 
+def load_runs(paths: list[Path]) -> tuple[list[Run], list[str]]:
+    """Every readable run among ``paths``, and one line per file skipped (a bad file does not hide the others)."""
+    runs: list[Run] = []
+    skipped: list[str] = []
+    for path in paths:
+        try:
+            runs.append(load_run(path))
+        except BadRun as err:
+            skipped.append(str(err))
+    return runs, skipped
+
+
 def find_runs(paths: list[Path]) -> list[Path]:
-    """Expand folders (e.g. ``.benchmarks``) to the JSON runs inside, oldest first."""
+    """Expand folders (e.g. ``.benchmarks``) to the JSON runs inside, oldest first.
+
+    A path that does not exist is an error (FileNotFoundError naming it), not an empty report.
+    """
     found: list[Path] = []
     for p in paths:
         if p.is_dir():
             found += sorted(p.rglob("*.json"), key=lambda f: f.stat().st_mtime)
-        else:
+        elif p.exists():
             found.append(p)
+        else:
+            raise FileNotFoundError(f"{p}: no such file or folder")
     return found
+
+
+@dataclass
+class Gate:
+    """A same-run ratio gate as ``fixtures.bench.assert_ratio`` records it: ``value`` must be ≥ ``floor``."""
+
+    name: str
+    value: float | None
+    floor: float | None
+
+    @property
+    def passed(self) -> bool | None:
+        if self.value is None or self.floor is None:
+            return None
+        return self.value >= self.floor
+
+
+def gates(row: Row) -> list[Gate]:
+    """The gates recorded in a row's ``extra_info["gates"]`` (``{name: {"value": v, "floor": f}}``)."""
+    recorded = row.get("gates") or {}
+    if not isinstance(recorded, dict):
+        return []
+    return [Gate(name, g.get("value"), g.get("floor")) for name, g in recorded.items() if isinstance(g, dict)]
 
 
 def change_pct(new: float | None, old: float | None) -> float | None:
