@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import time
 
 from iotbench.report import timestamp
 
@@ -47,9 +48,11 @@ def add_torch_arguments(parser: argparse.ArgumentParser, *, arch: str, batch: in
     _bool_or_auto(parser, "--compile", "torch.compile the model (inductor, freezing)")
     parser.add_argument("--compile-mode", default="default",
                         choices=("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"),
-                        help="torch.compile mode")
-    parser.add_argument("--cuda-graphs", action="store_true",
-                        help="replay the forward pass as a CUDA graph (with --compile: mode reduce-overhead)")
+                        help="torch.compile mode (needs --compile; reduce-overhead and max-autotune capture "
+                             "CUDA graphs)")
+    parser.add_argument("--cuda-graphs", action=argparse.BooleanOptionalAction, default="auto",
+                        help="replay the forward pass as a CUDA graph (CUDA only; eager: torch.cuda.graph, with "
+                             "--compile: mode reduce-overhead); auto: as the compile mode says, off in eager runs")
     parser.add_argument("--weights", metavar="PATH",
                         help="state_dict file; without it torchvision's cached file under $TORCH_HOME when present, "
                              "else random initialisation and accuracy n/a")
@@ -83,6 +86,7 @@ def _acc(value: float | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
     from iotbench import report
     from iotbench.data import imagenet
     from iotbench.engines.torch_imagenet import TorchImageNetEngine, TorchOptions, build_model, use_threads
@@ -90,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     options = TorchOptions(arch=args.arch, batch=args.batch, device=args.device, precision=_auto(args.precision),
                            channels_last=_auto(args.channels_last), compile=_auto(args.compile),
                            compile_mode=args.compile_mode,
-                           cuda_graphs=args.cuda_graphs, weights=args.weights, warmup=args.warmup,
+                           cuda_graphs=_auto(args.cuda_graphs), weights=args.weights, warmup=args.warmup,
                            seed=args.seed, threads=args.threads).resolved()  # bad options fail before anything slow
     folder = imagenet.class_dir(args.data)
     use_threads(options.threads)
@@ -98,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     _print(f"Running image classification using pre-trained model {options.arch} with data from {folder}, "
            f"for {duration} seconds, reporting every {args.interval} iterations, with batch_size {options.batch}")
 
-    model = build_model(options.arch, options.weights, seed=options.seed)
+    model = build_model(options.arch, options.weights, seed=options.seed, device=options.device)
     _print("Model loaded")
     if model.weights:
         _print(f"Weights loaded from {model.weights}")
@@ -121,8 +125,14 @@ def run(args: argparse.Namespace) -> int:
     engine = TorchImageNetEngine(model, options)
     engine.place(images, targets)
     engine.warmup()
-    _print(f"Device {engine.options.device} ({_device_name(engine.options.device)}), {options.describe()}; "
-           f"warm-up {options.warmup} iterations in {engine.warmup_s:.1f} sec")
+    first_result_s = (engine.first_result_at or time.perf_counter()) - started
+    first = "compile" if options.compile else "capture" if options.cuda_graphs else "first call"
+    _print(f"Device {engine.options.device} ({_device_name(engine.options.device)}), {engine.options.describe()}; "
+           f"warm-up {options.warmup} iterations in {engine.warmup_s:.1f} sec ({first} {engine.first_call_s:.1f} sec); "
+           f"first result {first_result_s:.1f} sec after start")
+    if engine.cudagraph_skips:
+        _print(f"CUDA graphs not used: inductor declined to capture {engine.cudagraph_skips} graphs "
+               f"(TORCH_LOGS=cudagraphs says why)")
 
     _print(f"{timestamp(millis=True)}: Test started")
     result = engine.run(args.duration, args.interval, on_report=lambda p: _print(
@@ -133,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         report.write_json(args.json, {"engine": engine.name, "model": engine.model, "data": str(folder),
                                       "distinct_images": len(sample), **result.summary(),
+                                      "time_to_first_result_s": round(first_result_s, 3),
                                       "machine": report.machine()})
     return 0
 

@@ -7,17 +7,24 @@ fp32/tf32, optionally channels_last, ``torch.compile`` and CUDA graphs; the host
 synchronises at report points and at the end, so the figure is the device's throughput.  Acc@1/Acc@5 come
 from the first timed iteration's outputs: the same images every iteration give the same answer.
 
+Every option either takes effect or is refused with a reason (``TorchOptions.resolved``), and the result records
+what ran: CUDA graphs that inductor declined to capture are reported as not used, with the count.  The process-wide
+settings a run needs (cudnn autotuning, TF32, inductor freezing, CPU threads) hold only while the engine works
+(``torch_settings``) and are restored after, so one case's settings never leak into the next.
+
 Weights: a state_dict file (``--weights``), else torchvision's own cache under ``$TORCH_HOME`` when the file is
 already there; never a download.  Without either the model is randomly initialised and accuracy is ``None``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import functools
 import resource
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +35,8 @@ PRECISIONS = ("fp32", "tf32", "bf16", "fp16")
 DTYPES = {"fp32": torch.float32, "tf32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 DEVICES = ("auto", "cuda", "cpu")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+#: torch.compile modes that capture CUDA graphs (inductor's CUDA-graph trees) on a CUDA device.
+GRAPH_MODES = ("reduce-overhead", "max-autotune")
 #: Constructor arguments torchvision's own builders set when they load pretrained weights for these models.
 PRETRAINED_KWARGS = {"googlenet": {"transform_input": True}, "inception_v3": {"transform_input": True}}
 
@@ -48,7 +57,8 @@ def check_architecture(arch: str) -> str:
 @dataclass(frozen=True)
 class TorchOptions:
     """How to run.  ``None`` means "the default for the device": bf16 + channels_last + compile on CUDA,
-    fp32 eager on CPU (bf16 only pays with AMX/avx512_bf16 units; compiling costs minutes there)."""
+    fp32 eager on CPU (bf16 only pays with AMX/avx512_bf16 units; compiling costs minutes there).
+    ``cuda_graphs=None`` means "as the compile mode says": on with ``reduce-overhead``/``max-autotune``, else off."""
 
     arch: str = "resnet50"
     batch: int = 256
@@ -57,20 +67,26 @@ class TorchOptions:
     channels_last: bool | None = None
     compile: bool | None = None
     compile_mode: str = "default"
-    cuda_graphs: bool = False
+    cuda_graphs: bool | None = None
     weights: str | None = None
     warmup: int = 3
     seed: int = 0
     threads: int | None = None  # CPU threads (torch.set_num_threads); None: torch's default, one per core
 
-    def resolved(self) -> TorchOptions:
-        """The options with the device chosen and every ``None`` replaced by that device's default."""
+    def resolved(self, cuda_available: bool | None = None) -> TorchOptions:
+        """The options with the device chosen and every ``None`` replaced by what will run; a combination that
+        would not take effect as asked raises ``ValueError`` with the reason (one line, for the CLI).
+
+        ``compile_mode`` becomes the mode torch.compile gets (``reduce-overhead`` for CUDA graphs with the
+        default mode) and ``cuda_graphs`` whether graphs are captured.  ``cuda_available`` overrides the
+        probe (to check a GPU configuration's resolution on a machine without one)."""
         if self.device not in DEVICES:
             raise ValueError(f"unknown device {self.device!r}; choose one of {', '.join(DEVICES)}")
+        has_cuda = torch.cuda.is_available() if cuda_available is None else cuda_available
         device = self.device
         if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        elif device == "cuda" and not torch.cuda.is_available():
+            device = "cuda" if has_cuda else "cpu"
+        elif device == "cuda" and not has_cuda:
             raise ValueError("--device cuda: no CUDA device available (torch.cuda.is_available() is False)")
         gpu = device == "cuda"
         precision = self.precision or ("bf16" if gpu else "fp32")
@@ -78,20 +94,17 @@ class TorchOptions:
             raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
         if precision == "tf32" and not gpu:
             raise ValueError("--precision tf32 needs a CUDA device (TensorFloat-32 is a tensor-core format)")
-        if self.cuda_graphs and not gpu:
-            raise ValueError("--cuda-graphs needs a CUDA device")
         if self.threads is not None and self.threads < 1:
             raise ValueError(f"threads must be at least 1, got {self.threads}")
         if self.batch < 1:
             raise ValueError(f"batch size must be at least 1, got {self.batch}")
-        if self.compile_mode not in COMPILE_MODES:
-            raise ValueError(f"unknown compile mode {self.compile_mode!r}; choose one of {', '.join(COMPILE_MODES)}")
+        compile_ = gpu if self.compile is None else self.compile
+        mode, graphs = _resolve_graphs(self.compile_mode, compile_, self.cuda_graphs, gpu)
         return TorchOptions(
             arch=check_architecture(self.arch), batch=self.batch, device=device, precision=precision,
             channels_last=gpu if self.channels_last is None else self.channels_last,
-            compile=gpu if self.compile is None else self.compile, compile_mode=self.compile_mode,
-            cuda_graphs=self.cuda_graphs, weights=self.weights, warmup=max(self.warmup, 1), seed=self.seed,
-            threads=self.threads,
+            compile=compile_, compile_mode=mode, cuda_graphs=graphs, weights=self.weights,
+            warmup=max(self.warmup, 1), seed=self.seed, threads=self.threads,
         )
 
     def describe(self) -> str:
@@ -103,6 +116,71 @@ class TorchOptions:
         if self.cuda_graphs:
             parts.append("CUDA graphs")
         return ", ".join(parts)
+
+
+def _resolve_graphs(mode: str, compile_: bool, graphs: bool | None, gpu: bool) -> tuple[str, bool]:
+    """``(compile mode, CUDA graphs)`` that will really run, or ``ValueError`` naming the contradiction."""
+    if mode not in COMPILE_MODES:
+        raise ValueError(f"unknown compile mode {mode!r}; choose one of {', '.join(COMPILE_MODES)}")
+    if graphs and not gpu:
+        raise ValueError("--cuda-graphs needs a CUDA device")
+    if not compile_:
+        if mode != "default":
+            raise ValueError(f"--compile-mode {mode} needs --compile (torch.compile is off"
+                             f"{' by default on CPU' if not gpu else ''}): an eager run has no compile mode")
+        return "default", bool(graphs)  # eager: graphs captured by torch.cuda.graph
+    if mode == "reduce-overhead" and not gpu:
+        raise ValueError("--compile-mode reduce-overhead captures CUDA graphs, which needs a CUDA device "
+                         "(on CPU it would run as the default mode)")
+    if mode in GRAPH_MODES and gpu:
+        if graphs is False:
+            other = "default" if mode == "reduce-overhead" else "max-autotune-no-cudagraphs"
+            raise ValueError(f"--no-cuda-graphs contradicts --compile-mode {mode}, which captures CUDA graphs; "
+                             f"use --compile-mode {other}")
+        return mode, True
+    if mode == "max-autotune-no-cudagraphs" and graphs:
+        raise ValueError("--cuda-graphs contradicts --compile-mode max-autotune-no-cudagraphs; use --compile-mode "
+                         "max-autotune (autotuning with CUDA graphs) or reduce-overhead")
+    if mode == "default" and graphs:
+        return "reduce-overhead", True  # inductor's CUDA-graph trees: the compiled way to replay graphs
+    return mode, False
+
+
+@contextlib.contextmanager
+def torch_settings(device: str, precision: str, compile_: bool, threads: int | None) -> Iterator[None]:
+    """Apply the process-wide settings a run needs, and restore the previous values on exit (also on error).
+
+    CUDA: cudnn autotuning (one batch shape, so the search pays once) and TF32 only for ``tf32`` (fp32 means
+    IEEE fp32 matmuls and convolutions); compile: inductor's freezing (weights become constants: conv-BN
+    folding, prepacked layouts); CPU: the thread count when given.  Without restoring, the next case in the
+    same process (a benchmark session, a notebook) would run with this one's settings."""
+    saved_threads = torch.get_num_threads()
+    saved_cuda = (torch.get_float32_matmul_precision(), torch.backends.cuda.matmul.allow_tf32,
+                  torch.backends.cudnn.allow_tf32, torch.backends.cudnn.benchmark)
+    with contextlib.ExitStack() as stack:
+        try:
+            if threads:
+                torch.set_num_threads(threads)
+            if device == "cuda":
+                tf32 = precision == "tf32"
+                torch.set_float32_matmul_precision("high" if tf32 else "highest")
+                torch.backends.cuda.matmul.allow_tf32 = tf32
+                torch.backends.cudnn.allow_tf32 = tf32
+                torch.backends.cudnn.benchmark = True
+            if compile_:
+                import torch._inductor.config as inductor_config
+
+                if hasattr(inductor_config, "freezing"):
+                    stack.enter_context(inductor_config.patch(freezing=True))
+            yield
+        finally:
+            if threads and torch.get_num_threads() != saved_threads:
+                torch.set_num_threads(saved_threads)
+            matmul_precision, matmul_tf32, cudnn_tf32, benchmark = saved_cuda
+            torch.set_float32_matmul_precision(matmul_precision)  # first: it also sets matmul.allow_tf32
+            torch.backends.cuda.matmul.allow_tf32 = matmul_tf32
+            torch.backends.cudnn.allow_tf32 = cudnn_tf32
+            torch.backends.cudnn.benchmark = benchmark
 
 
 # --------------------------------------------------------------------------- weights
@@ -149,14 +227,18 @@ class Model:
     weights: str | None
 
 
-def build_model(arch: str, weights: str | None = None, seed: int = 0) -> Model:
-    """The torchvision model in eval mode on the CPU, with ``weights`` or the cached pretrained file when present."""
+def build_model(arch: str, weights: str | None = None, seed: int = 0, device: str = "cpu") -> Model:
+    """The torchvision model in eval mode with ``weights`` or the cached pretrained file when present.
+
+    ``device="cuda"`` builds (and randomly initialises) the model on the GPU directly: initialising a 600M-parameter
+    model on the host takes seconds that a registry sweep on a rented GPU should not spend."""
     check_architecture(arch)
     source = Path(weights) if weights else cached_weights_file(arch)
     state = read_state_dict(source) if source else None
-    torch.manual_seed(seed)  # random initialisation is reproducible
+    torch.manual_seed(seed)  # random initialisation is reproducible (seeds the CUDA generators too)
     kwargs = PRETRAINED_KWARGS.get(arch, {}) if state is not None else {}
-    module = torchvision.models.get_model(arch, weights=None, **kwargs)
+    with torch.device(device):
+        module = torchvision.models.get_model(arch, weights=None, **kwargs)
     if state is not None:
         try:
             module.load_state_dict(state)
@@ -196,7 +278,11 @@ class Progress:
 
 @dataclass
 class RunResult:
-    """One timed run: ``images`` inferred in ``elapsed_s`` (device work included: synchronised at the end)."""
+    """One timed run: ``images`` inferred in ``elapsed_s`` (device work included: synchronised at the end).
+
+    ``options`` are what ran (resolved; ``cuda_graphs`` False when inductor declined to capture, see
+    ``cudagraph_skips``); ``first_call_s`` is the warm-up's first forward pass, synchronised: with torch.compile
+    it is the compile time (plus one pass), with eager CUDA graphs the capture."""
 
     images: int
     iterations: int
@@ -210,6 +296,8 @@ class RunResult:
     peak_memory_kind: str
     weights: str | None
     reports: list[Progress] = field(default_factory=list)
+    first_call_s: float | None = None
+    cudagraph_skips: int | None = None
 
     @property
     def images_per_sec(self) -> float:
@@ -226,14 +314,23 @@ class RunResult:
             "arch": o.arch, "batch": o.batch, "device": o.device, "device_name": self.device_name,
             "precision": o.precision, "channels_last": o.channels_last, "compile": o.compile,
             "compile_mode": o.compile_mode if o.compile else None, "cuda_graphs": o.cuda_graphs,
-            "weights": self.weights, "peak_memory_mb": self.peak_memory_mb, "peak_memory_kind": self.peak_memory_kind,
+            "cudagraph_skips": self.cudagraph_skips,
+            "compile_s": _round(self.first_call_s, 3) if o.compile else None,
+            "first_call_s": _round(self.first_call_s, 3), "threads": o.threads,
+            "weights": self.weights, "random_init": self.weights is None,
+            "peak_memory_mb": self.peak_memory_mb, "peak_memory_kind": self.peak_memory_kind,
             "rejected": 0, "lost": 0, "p50_ms": None, "p99_ms": None,
         }
 
 
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
 def use_threads(threads: int | None) -> None:
-    """Set torch's CPU thread count; fewer threads than cores avoids OpenMP's collapse (tens of times slower)
-    when other processes share the cores.  ``None`` keeps torch's default."""
+    """Set torch's CPU thread count for the whole process (the CLI, which runs one case); fewer threads than
+    cores avoids OpenMP's collapse (tens of times slower) when other processes share the cores.  ``None`` keeps
+    torch's default.  The engine itself sets threads only inside ``torch_settings``."""
     if threads:
         torch.set_num_threads(threads)
 
@@ -247,19 +344,12 @@ def device_name(device: str) -> str:
     return f"{info.get('cpu_model', info['processor'])}, {torch.get_num_threads()} threads"
 
 
-def _set_float32_precision(precision: str) -> None:
-    """TF32 on tensor cores only when asked: fp32 means IEEE fp32 matmuls and convolutions."""
-    tf32 = precision == "tf32"
-    torch.backends.cuda.matmul.allow_tf32 = tf32
-    torch.backends.cudnn.allow_tf32 = tf32
-    torch.set_float32_matmul_precision("high" if tf32 else "highest")
-
-
 class TorchImageNetEngine:
     """Prepares a model and one device-resident batch, then runs the timed loop (``run``).
 
     ``place`` and ``warmup`` do everything slow (copy, casting, compile, CUDA-graph capture) before the clock.
     One device: the original wrapped the model in DataParallel; one GPU's figure is the comparable unit today.
+    ``warmup``, ``logits`` and ``run`` each hold ``torch_settings`` while they work: nothing global outlives them.
     """
 
     name = "torch-imagenet"
@@ -273,7 +363,15 @@ class TorchImageNetEngine:
         self._images: torch.Tensor | None = None
         self._targets: torch.Tensor | None = None
         self.warmup_s = 0.0
-        use_threads(self.options.threads)
+        self.first_call_s: float | None = None
+        #: ``time.perf_counter()`` when the first result existed (end of the first call): time to first result
+        self.first_result_at: float | None = None
+        self.cudagraph_skips: int | None = None
+
+    def settings(self) -> contextlib.AbstractContextManager[None]:
+        """The process-wide settings of this engine's options, restored on exit."""
+        o = self.options
+        return torch_settings(o.device, o.precision, bool(o.compile), o.threads)
 
     # -- preparation
 
@@ -281,38 +379,46 @@ class TorchImageNetEngine:
         """Copy the (already batch-sized) host batch to the device once, pinned first on CUDA for a DMA copy."""
         o = self.options
         dtype = DTYPES[o.precision]
-        host = images.pin_memory() if o.device == "cuda" else images
+        host = images.pin_memory() if o.device == "cuda" and images.device.type == "cpu" else images
         fmt = torch.channels_last if o.channels_last else torch.contiguous_format
         self._images = host.to(o.device, non_blocking=True).to(dtype=dtype, memory_format=fmt)
         self._targets = targets.to(o.device, non_blocking=True)
 
     def warmup(self) -> None:
-        """Cast/place the model, compile or capture it, and run it ``warmup`` times (compilation happens here)."""
+        """Cast/place the model, compile or capture it, and run it ``warmup`` times (compilation happens here).
+
+        The first call is timed on its own (synchronised): ``first_call_s``, the compile or capture time."""
         if self._images is None:
             raise RuntimeError("place() the batch before warmup()")
         o = self.options
-        if o.device == "cuda":
-            torch.backends.cudnn.benchmark = True
-            _set_float32_precision(o.precision)
-        fmt = torch.channels_last if o.channels_last else torch.contiguous_format
-        module = self._module.to(device=o.device, dtype=DTYPES[o.precision], memory_format=fmt)
-        for p in module.parameters():
-            p.requires_grad_(False)
-        start = time.perf_counter()
-        images = self._images
-        with torch.no_grad():
+        with self.settings(), torch.no_grad():
+            fmt = torch.channels_last if o.channels_last else torch.contiguous_format
+            module = self._module.to(device=o.device, dtype=DTYPES[o.precision], memory_format=fmt)
+            for p in module.parameters():
+                p.requires_grad_(False)
+            skips_before = _cudagraph_skips()
+            start = time.perf_counter()
+            images = self._images
             if o.compile:
                 step = _compiled_step(module, images, o)
             elif o.cuda_graphs:
                 step = _capture_cuda_graph(module, images)
             else:
                 step = functools.partial(module, images)
+            step()
+            _sync(o.device)
+            self.first_result_at = time.perf_counter()
+            self.first_call_s = self.first_result_at - start
             # CUDA-graph trees record on the first calls: warm up past them so the clock sees replays only
-            for _ in range(max(o.warmup, 3) if o.cuda_graphs else o.warmup):
+            for _ in range((max(o.warmup, 3) if o.cuda_graphs else o.warmup) - 1):
                 step()
             _sync(o.device)
+            self.warmup_s = time.perf_counter() - start
         self._step = step
-        self.warmup_s = time.perf_counter() - start
+        if o.compile and o.cuda_graphs:
+            self.cudagraph_skips = _cudagraph_skips() - skips_before
+            if self.cudagraph_skips:  # inductor ran the graph without capture: record what ran
+                self.options = dataclasses.replace(o, cuda_graphs=False)
 
     # -- the timed loop
 
@@ -321,7 +427,7 @@ class TorchImageNetEngine:
         if self._step is None:
             self.warmup()
         assert self._step is not None
-        with torch.no_grad():
+        with self.settings(), torch.no_grad():
             return self._step().float().cpu().clone()
 
     def _accuracy(self, logits: torch.Tensor) -> list[float | None]:
@@ -343,7 +449,7 @@ class TorchImageNetEngine:
             torch.cuda.reset_peak_memory_stats()
         reports: list[Progress] = []
         acc: list[float | None] | None = None
-        with torch.no_grad():
+        with self.settings(), torch.no_grad():
             _sync(o.device)
             start = time.perf_counter()
             first = self._step().clone()
@@ -362,12 +468,14 @@ class TorchImageNetEngine:
                 iteration += 1
             _sync(o.device)
             elapsed = time.perf_counter() - start
+            name = device_name(o.device)
         if acc is None:
             acc = self._accuracy(first)
         peak, kind = _peak_memory_mb(o.device)
         return RunResult(images=iteration * o.batch, iterations=iteration, elapsed_s=elapsed, acc1=acc[0],
-                         acc5=acc[1], warmup_s=self.warmup_s, options=o, device_name=device_name(o.device),
-                         peak_memory_mb=peak, peak_memory_kind=kind, weights=self.weights, reports=reports)
+                         acc5=acc[1], warmup_s=self.warmup_s, options=o, device_name=name,
+                         peak_memory_mb=peak, peak_memory_kind=kind, weights=self.weights, reports=reports,
+                         first_call_s=self.first_call_s, cudagraph_skips=self.cudagraph_skips)
 
 
 def _sync(device: str) -> None:
@@ -375,16 +483,21 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def _compiled_step(module: torch.nn.Module, images: torch.Tensor, o: TorchOptions) -> Callable[[], torch.Tensor]:
-    """``torch.compile`` with inductor's freezing (weights become constants: conv-BN folding, prepacked layouts);
-    with ``cuda_graphs`` the default mode becomes ``reduce-overhead`` (inductor's CUDA-graph trees)."""
-    import torch._inductor.config as inductor_config
+def _cudagraph_skips() -> int:
+    """How many graphs inductor has declined to capture as CUDA graphs in this process (its own counter)."""
+    try:
+        from torch._dynamo.utils import counters
+    except ImportError:  # a torch without dynamo: nothing was compiled
+        return 0
+    return int(counters["inductor"]["cudagraph_skips"])
 
-    if hasattr(inductor_config, "freezing"):
-        inductor_config.freezing = True
-    mode = "reduce-overhead" if o.cuda_graphs and o.compile_mode == "default" else o.compile_mode
-    forward = torch.compile(module, mode=None if mode == "default" else mode)
-    if mode in ("default", "max-autotune-no-cudagraphs") or o.device != "cuda":
+
+def _compiled_step(module: torch.nn.Module, images: torch.Tensor, o: TorchOptions) -> Callable[[], torch.Tensor]:
+    """``torch.compile`` in the resolved mode (``reduce-overhead`` when CUDA graphs were asked for with the default
+    mode); inductor's freezing comes from ``torch_settings``.  Static shapes: one batch size per engine."""
+    mode = None if o.compile_mode == "default" else o.compile_mode
+    forward = torch.compile(module, mode=mode, dynamic=False)
+    if not o.cuda_graphs:
         return functools.partial(forward, images)
 
     def step() -> torch.Tensor:
@@ -399,7 +512,7 @@ def _capture_cuda_graph(forward: Callable[[torch.Tensor], torch.Tensor], images:
     stream = torch.cuda.Stream()
     stream.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(stream):
-        for _ in range(3):  # warm-up on a side stream, as torch.cuda.graphs requires
+        for _ in range(3):  # warm-up on a side stream, as torch.cuda.graphs requires (cudnn autotunes here)
             forward(images)
     torch.cuda.current_stream().wait_stream(stream)
     graph = torch.cuda.CUDAGraph()
