@@ -43,6 +43,8 @@ final case class StreamCounts(
 object Classify {
   type Model = AbstractModule[Activity, Activity, Float]
   val MaxSamples = 5
+  /** The model takes 0-255 pixels; a %f line (model-ready values, scaled and maybe minus a mean) cannot be undone. */
+  val FloatLine = "%f line (this receiver takes 0-255 pixels)"
 
   /** Index of the largest value of each of the first `n` rows of a 2-D output. */
   def argmaxRows(out: Tensor[Float], n: Int): Array[Int] = {
@@ -110,8 +112,9 @@ object Classify {
       } else {
         nLines += 1
         Wire.parse(line, buf, k * Wire.Pixels) match {
-          case Wire.Image(label, seq, sentNs) =>
+          case Wire.Image(label, seq, sentNs, raw) =>
             if (label < 0 || label > 9) reject(Wire.BadLabel, line, seq)
+            else if (!raw) reject(FloatLine, line, seq) // %f values are another model's input, not 0-255 pixels
             else {
               labels(k) = label
               sent(k) = sentNs

@@ -9,7 +9,9 @@
  *   v2      "~<seq>:<send ns since epoch>:<v1, comma or bigdl08 line>", and "~end:<images sent>" before the end
  * Values are pixels of a 32x32x3 image, row-major HWC, RGB (BGR for bigdl08).
  *
- * A parser never throws on bad input: it returns a Rejected with one of the reason strings of wire.py.
+ * A parser never throws on bad input: it returns a Rejected with one of the reason strings of wire.py. Both parsers
+ * judge each line on its own, with the same rules (a line with a decimal point or an exponent is a %f line, its values
+ * kept as sent; without, a %d line of 0-255 pixels), and tests/wire_corpus/ holds them to the same verdicts.
  */
 package iotbench
 
@@ -29,123 +31,222 @@ object Wire {
   val OutOfRange = "value out of range"
 
   sealed trait Parsed
-  /** A valid image; its pixels were written into the caller's buffer. */
-  final case class Image(label: Int, seq: Long, sentNs: Long) extends Parsed
+  /** A valid image; its pixels were written into the caller's buffer. `raw`: 0-255 pixels (%d, bigdl08), else %f. */
+  final case class Image(label: Int, seq: Long, sentNs: Long, raw: Boolean) extends Parsed
   final case class Rejected(reason: String, seq: Long) extends Parsed
   final case class Trailer(sent: Long) extends Parsed
   case object EndOfStream extends Parsed
 
   private val BigDL08Header = Array(0, 0, 0, 32, 0, 0, 0, 32)
+  private val BigDL08HeaderText = BigDL08Header.mkString("", ",", ",")
+  private val HeaderMax = 1 + 18 + 1 + 19 + 1 // "~" seq ":" ns ":"
+  private final case class Header(seq: Long, sentNs: Long, body: Int)
+
+  /** Whitespace as Python's str.split() knows it (ASCII); values are separated by runs of it or of commas. */
+  def isWhitespace(c: Char): Boolean = c == ' ' || (c >= '\t' && c <= '\r' && c != '\n') || (c >= '\u001c' && c <= '\u001f')
+  def isSeparator(c: Char): Boolean = c == ',' || isWhitespace(c)
+  private def isDigit(c: Char): Boolean = c >= '0' && c <= '9'
+  private def allDigits(s: String): Boolean = s.nonEmpty && s.forall(isDigit)
+
+  /** `~seq:ns:` with 1-18 digits of seq and 1-19 of ns within a Long (as wire.py), else null. */
+  private def header(line: String): Header = {
+    val c1 = line.indexOf(':')
+    val c2 = if (c1 < 0) -1 else line.indexOf(':', c1 + 1)
+    if (c2 < 0) return null
+    val s = line.substring(1, c1)
+    val t = line.substring(c1 + 1, c2)
+    if (!allDigits(s) || s.length > 18 || !allDigits(t) || t.length > 19) return null
+    if (t.length == 19 && t.compareTo(Long.MaxValue.toString) > 0) return null
+    Header(s.toLong, t.toLong, c2 + 1)
+  }
 
   /**
-   * Parse one line (without its newline). A valid image's pixels are written into `out` from `offset` as
-   * CHW RGB floats in 0-255 (the layout BigDL's convolutions take), so no second pass is needed.
+   * Parse one line (without its newline), with the rules of iotbench/wire.py (see its docstring; the golden corpus
+   * tests/wire_corpus/ holds both to the same verdicts). A valid image's values are written into `out` from
+   * `offset` as CHW RGB floats, as sent: 0-255 for %d and bigdl08 lines (`raw`), model-ready values for %f lines.
    */
   def parse(line: String, out: Array[Float], offset: Int): Parsed = {
     if (line.isEmpty) return EndOfStream
-    if (line.length > MaxLine) return Rejected(TooLong, -1)
+    if (line.length > MaxLine) { // the header, when readable, is in the first bytes: keep its seq
+      val h = if (line.charAt(0) == '~') header(line.substring(0, HeaderMax)) else null
+      return Rejected(TooLong, if (h == null) -1 else h.seq)
+    }
     var seq = -1L
     var sentNs = 0L
     var body = line
     if (line.charAt(0) == '~') {
       if (line.startsWith("~end:")) {
-        val n = line.substring(5).trim
-        if (n.nonEmpty && n.forall(_.isDigit)) return Trailer(n.toLong)
+        val n = strip(line.substring(5))
+        if (n.length <= 18 && allDigits(n)) return Trailer(n.toLong)
       }
-      val c1 = line.indexOf(':')
-      val c2 = if (c1 < 0) -1 else line.indexOf(':', c1 + 1)
-      if (c1 < 2 || c2 < c1 + 2) return Rejected(BadHeader, -1)
-      val s = line.substring(1, c1)
-      val t = line.substring(c1 + 1, c2)
-      if (!s.forall(_.isDigit) || !t.forall(_.isDigit) || s.length > 18 || t.length > 19) return Rejected(BadHeader, -1)
-      seq = s.toLong
-      sentNs = t.toLong
-      body = line.substring(c2 + 1)
+      val h = header(line)
+      if (h == null) return Rejected(BadHeader, -1)
+      seq = h.seq
+      sentNs = h.sentNs
+      body = line.substring(h.body)
     }
-    if (body.isEmpty || !body.charAt(0).isDigit) return Rejected(if (body.isEmpty) Empty else BadLabel, seq)
+    if (body.isEmpty) return Rejected(Empty, seq)
+    if (!isDigit(body.charAt(0))) return Rejected(BadLabel, seq)
     val comma = body.indexOf(',')
     if (comma > 1 && comma <= 5 && body.substring(0, comma).contains('.')) parseBigDL08(body, comma, out, offset, seq, sentNs)
     else {
-      val label = body.charAt(0) - '0'
       val start = if (comma == 1) 2 else 1
-      val reason = parseValues(body, start, out, offset)
-      if (reason == null) Image(label, seq, sentNs) else Rejected(reason, seq)
+      if (blank(body, start)) return Rejected(Empty, seq)
+      val v = parseValues(body, start, out, offset)
+      if (v.reason != null) return Rejected(v.reason, seq)
+      if (!inRange(out, offset, if (v.raw) 0f else Float.NegativeInfinity, if (v.raw) 255f else Float.PositiveInfinity))
+        return Rejected(OutOfRange, seq)
+      Image(body.charAt(0) - '0', seq, sentNs, v.raw)
     }
+  }
+
+  private def strip(s: String): String = {
+    var (a, b) = (0, s.length)
+    while (a < b && isWhitespace(s.charAt(a))) a += 1
+    while (b > a && isWhitespace(s.charAt(b - 1))) b -= 1
+    s.substring(a, b)
+  }
+
+  private def blank(s: String, from: Int): Boolean = {
+    var i = from
+    while (i < s.length) { if (!isSeparator(s.charAt(i))) return false; i += 1 }
+    true
+  }
+
+  /** Every value finite and within [lo, hi] (NaN is not). */
+  private def inRange(out: Array[Float], offset: Int, lo: Float, hi: Float): Boolean = {
+    var j = 0
+    while (j < Pixels) {
+      val v = out(offset + j)
+      if (!(v >= lo && v <= hi) || v.isInfinite) return false
+      j += 1
+    }
+    true
   }
 
   private def parseBigDL08(body: String, comma: Int, out: Array[Float], offset: Int, seq: Long, sentNs: Long): Parsed = {
-    val labelText = body.substring(0, comma)
-    val label1 = try labelText.toFloat catch { case _: NumberFormatException => -1f }
+    val labelText = body.substring(0, comma) // digits "." digits, an integer 1-10
+    val dot = labelText.indexOf('.')
+    val wellFormed = dot > 0 && labelText.indexOf('.', dot + 1) < 0 && labelText.forall(c => isDigit(c) || c == '.')
+    val label1 = if (wellFormed) labelText.toDouble else -1.0
     if (label1 < 1 || label1 > 10 || label1 != label1.floor) return Rejected(BadLabel, seq)
-    val tokens = body.substring(comma + 1).split(",", -1)
-    if (tokens.length != Pixels + BigDL08Header.length) return Rejected(WrongLength, seq)
-    var j = 0
-    while (j < tokens.length) {
-      val v = try tokens(j).toInt catch { case _: NumberFormatException => return Rejected(NotNumeric, seq) }
-      if (v < -128 || v > 127) return Rejected(OutOfRange, seq)
-      if (j >= BigDL08Header.length) {
-        val k = j - BigDL08Header.length // index in HWC BGR
-        val rgb = 2 - k % 3
-        out(offset + rgb * Plane + k / 3) = (v & 0xff).toFloat
-      }
-      j += 1
+    if (!body.startsWith(BigDL08HeaderText, comma + 1)) return Rejected(WrongLength, seq)
+    val start = comma + 1 + BigDL08HeaderText.length
+    if (blank(body, start)) return Rejected(Empty, seq)
+    val v = parseValues(body, start, out, offset)
+    if (v.reason != null) return Rejected(v.reason, seq)
+    var p = 0
+    while (p < Plane) { // signed BGR bytes -> unsigned RGB
+      val b = out(offset + p)
+      val r = out(offset + 2 * Plane + p)
+      val g = out(offset + Plane + p)
+      for (x <- Array(b, g, r)) if (!(x >= -128 && x <= 127) || x != x.floor) return Rejected(OutOfRange, seq)
+      out(offset + p) = (r.toInt & 0xff).toFloat
+      out(offset + Plane + p) = (g.toInt & 0xff).toFloat
+      out(offset + 2 * Plane + p) = (b.toInt & 0xff).toFloat
+      p += 1
     }
-    Image(label1.toInt - 1, seq, sentNs)
+    Image(label1.toInt - 1, seq, sentNs, raw = true)
   }
 
+  /** The verdict on a line's values: null reason when valid; `raw` when no value had a decimal point or exponent. */
+  final case class Values(reason: String, raw: Boolean)
+
   /**
-   * The 3,072 values from `start`, separated by single spaces or commas, into `out` (CHW).
-   * Integers must be 0-255; floats (a line with any '.') are taken as [0,1] and scaled by 255.
-   * Returns null when valid, else the reason.
+   * The values from `start`, separated by runs of whitespace or commas, into `out` (CHW, channel = index % 3),
+   * each read as Python's float() reads it (ASCII): [+-], digits with single underscores between them, an optional
+   * point, an optional exponent, or inf / infinity / nan. Reasons, first match: non-numeric characters, empty
+   * payload, wrong number of values (ranges are the caller's: they depend on the format and the scale).
    */
-  def parseValues(s: String, start: Int, out: Array[Float], offset: Int): String = {
+  def parseValues(s: String, start: Int, out: Array[Float], offset: Int): Values = {
     val n = s.length
     var i = start
     var k = 0
-    var anyDot = false
+    var raw = true
+    var invalid = false
     while (i < n) {
-      val c0 = s.charAt(i)
-      if (c0 == ' ' || c0 == ',') i += 1 // separators (runs and a trailing one are tolerated, as in wire.py)
+      if (isSeparator(s.charAt(i))) i += 1
       else {
-        if (k >= Pixels) return WrongLength
-        var neg = false
-        if (c0 == '-') { neg = true; i += 1 }
-        var mant = 0L
-        var digits = 0
-        var decimals = -1
-        var going = true
-        while (going && i < n) {
-          val c = s.charAt(i)
-          if (c >= '0' && c <= '9') {
-            if (digits < 18) { mant = mant * 10 + (c - '0'); if (decimals >= 0) decimals += 1 }
-            digits += 1
-            i += 1
-          } else if (c == '.' && decimals < 0) { decimals = 0; i += 1 }
-          else if (c == ' ' || c == ',') going = false
-          else return NotNumeric
+        var j = i
+        while (j < n && !isSeparator(s.charAt(j))) j += 1
+        val t = new Token(s, i, j)
+        if (!t.valid) invalid = true
+        else {
+          if (t.float) raw = false
+          if (k < Pixels) out(offset + (k % 3) * Plane + k / 3) = t.value.toFloat
         }
-        if (digits == 0) return NotNumeric
-        var v = mant.toDouble
-        if (decimals > 0) v /= math.pow(10, decimals)
-        if (neg) v = -v
-        if (decimals >= 0) anyDot = true
-        out(offset + (k % 3) * Plane + k / 3) = v.toFloat
         k += 1
+        i = j
       }
     }
-    if (k == 0) return Empty
-    if (k != Pixels) return WrongLength
-    var j = 0
-    if (anyDot) {
-      while (j < Pixels) { out(offset + j) *= 255f; j += 1 }
-    } else {
-      while (j < Pixels) {
-        val v = out(offset + j)
-        if (v < 0 || v > 255) return OutOfRange
-        j += 1
+    if (invalid) Values(NotNumeric, raw)
+    else if (k == 0) Values(Empty, raw)
+    else if (k != Pixels) Values(WrongLength, raw)
+    else Values(null, raw)
+  }
+
+  private val Pow10 = Array.tabulate(23)(d => math.pow(10, d)) // exact up to 1e22
+
+  /** One token s[a, b) by Python float()'s grammar; `value` exact (correctly rounded) when `valid`. */
+  private final class Token(s: String, a: Int, b: Int) {
+    var valid = false
+    var float = false
+    var value = 0.0
+    private var underscores = false
+
+    private var digits = 0 // of the last digit part
+
+    /** End of a digit part (digits, single underscores between them) from `from`; its digit count in `digits`. */
+    private def digitPart(from: Int): Int = {
+      var i = from
+      digits = 0
+      while (i < b && (isDigit(s.charAt(i)) || (s.charAt(i) == '_' && digits > 0 && i + 1 < b && isDigit(s.charAt(i + 1))))) {
+        if (s.charAt(i) == '_') underscores = true else digits += 1
+        i += 1
+      }
+      i
+    }
+
+    {
+      var i = a
+      val neg = i < b && s.charAt(i) == '-'
+      if (i < b && (s.charAt(i) == '-' || s.charAt(i) == '+')) i += 1
+      val word = s.substring(i, b).toLowerCase
+      if (word == "inf" || word == "infinity" || word == "nan") {
+        valid = true
+        value = if (word == "nan") Double.NaN else if (neg) Double.NegativeInfinity else Double.PositiveInfinity
+      } else {
+        var end = digitPart(i)
+        val intDigits = digits
+        var fracDigits = 0
+        var ok = intDigits > 0
+        if (end < b && s.charAt(end) == '.') {
+          float = true
+          end = digitPart(end + 1)
+          fracDigits = digits
+          ok = intDigits > 0 || fracDigits > 0
+        }
+        var exponent = false
+        if (ok && end < b && (s.charAt(end) == 'e' || s.charAt(end) == 'E')) {
+          float = true
+          exponent = true
+          var e = end + 1
+          if (e < b && (s.charAt(e) == '+' || s.charAt(e) == '-')) e += 1
+          end = digitPart(e)
+          ok = digits > 0
+        }
+        valid = ok && end == b
+        if (valid) {
+          if (!exponent && !underscores && intDigits + fracDigits <= 15) {
+            var mant = 0L
+            var j = i
+            while (j < b) { val c = s.charAt(j); if (isDigit(c)) mant = mant * 10 + (c - '0'); j += 1 }
+            value = mant.toDouble / Pow10(fracDigits)
+          } else value = java.lang.Double.parseDouble(s.substring(i, b).replace("_", ""))
+          if (neg) value = -value
+        }
       }
     }
-    null
   }
 
   // ------------------------------------------------------------------------------------------ encoding
