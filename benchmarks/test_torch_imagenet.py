@@ -214,9 +214,11 @@ def _measure(benchmark, engine: TorchImageNetEngine, duration: float) -> RunResu
 
 
 def _info(result: RunResult, variant: str, **more) -> dict:
-    o = result.options
+    """The fixed keys plus what ran (``ran``: the resolved options in words) and how long it took to get there."""
+    o, s = result.options, result.summary()
     return extra_info(
-        result.summary(), engine="torch-imagenet", model=o.arch, batch=o.batch, wire="in-memory",
+        s, engine="torch-imagenet", model=o.arch, batch=o.batch, wire="in-memory", compile_s=s["compile_s"],
+        first_call_s=s["first_call_s"], cudagraph_skips=s["cudagraph_skips"], random_init=s["random_init"],
         variant=variant, ran=o.describe(), precision=o.precision, channels_last=o.channels_last, compile=o.compile,
         cuda_graphs=o.cuda_graphs, device=o.device, device_name=result.device_name,
         peak_memory_mb=result.peak_memory_mb, peak_memory_kind=result.peak_memory_kind,
@@ -280,8 +282,11 @@ def test_cpu(benchmark, pytestconfig, sizes, imagenet_sample, arch, variant, bat
 def test_gpu_headline_resnet50(benchmark, torch_bench_device, torch_budget, torch_case_log, pytestconfig,
                                bench_images, headline_batch):
     """ResNet-50: the headline variant (benchmarked) with fp32 eager beside it at the same batch, same run."""
-    torch_budget.check()
-    plan, device = _plan(pytestconfig), torch_bench_device
+    with torch_budget.case("headline"):
+        _headline(benchmark, torch_bench_device, torch_case_log, _plan(pytestconfig), bench_images, headline_batch)
+
+
+def _headline(benchmark, device: str, torch_case_log, plan: Plan, bench_images, headline_batch: int) -> None:
     baseline_case = _prepare(bench_images, HEADLINE_ARCH, headline_batch, device, BASELINE_VARIANT,
                              plan.threads, plan.images)
     baseline = baseline_case.engine.run(plan.duration_s, interval=10**9)
@@ -315,8 +320,11 @@ def test_gpu_headline_resnet50(benchmark, torch_bench_device, torch_budget, torc
 def test_gpu_registry(benchmark, torch_bench_device, torch_budget, torch_case_log, pytestconfig, bench_images,
                       sweep_arch):
     """One torchvision classifier at the sweep's one setting (every registry entry is a case)."""
-    torch_budget.check()
-    plan, device = _plan(pytestconfig), torch_bench_device
+    with torch_budget.case("sweep"):
+        _sweep_case(benchmark, torch_bench_device, torch_case_log, _plan(pytestconfig), bench_images, sweep_arch)
+
+
+def _sweep_case(benchmark, device: str, torch_case_log, plan: Plan, bench_images, sweep_arch: str) -> None:
     case = _prepare(bench_images, sweep_arch, plan.sweep_batch, device, plan.sweep_variant, plan.threads,
                     plan.images)
     result = _measure(benchmark, case.engine, plan.sweep_duration_s)
