@@ -1,7 +1,7 @@
 """Scala programs via spark-submit: scala-stream (Spark Streaming + BigDL ResNet20), scala-imagenet-max (ResNet-50).
 
-``iotbench infer scala-stream`` and ``iotbench infer scala-imagenet-max`` build the jar when needed
-(``iotbench scala build``) and run it with pyspark's own ``spark-submit``, BigDL on the class path.
+iotbench infer scala-stream and iotbench infer scala-imagenet-max build the jar when needed
+(iotbench scala build) and run it with pyspark's own spark-submit, BigDL on the class path.
 Arguments after the Spark options are the original programs' flags; the programs print the
 original's lines (see the seed README) plus our accounting line.
 """
@@ -22,12 +22,13 @@ def _spark_options(p: argparse.ArgumentParser, driver_memory: str) -> None:
     g = p.add_argument_group("Spark")
     g.add_argument("--master", default="local[2]", help="Spark master URL")
     g.add_argument("--driver-memory", default=driver_memory, help="spark-submit --driver-memory")
-    g.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE", help="extra Spark configuration")
+    g.add_argument("--conf", action="append", metavar="KEY=VALUE",
+                   help="extra Spark configuration (repeat for several)")
 
 
-def _conf(pairs: Sequence[str]) -> dict[str, str]:
+def _conf(pairs: Sequence[str] | None) -> dict[str, str]:
     out = {}
-    for pair in pairs:
+    for pair in pairs or ():
         key, sep, value = pair.partition("=")
         if not sep:
             raise ValueError(f"--conf expects KEY=VALUE, got {pair!r}")
@@ -53,9 +54,10 @@ def optional_flags(*pairs: tuple[str, object]) -> list[str]:
 
 def configure_scala_stream(p: argparse.ArgumentParser) -> None:
     """Scala Spark Streaming + BigDL ResNet classifier of a socket stream (the original infer_cifar_stream.scala)."""
-    p.add_argument("-r", "--reportingInterval", dest="reporting_interval", type=int, default=1,
-                   help="reporting (batch) interval in seconds")
-    p.add_argument("-i", "--sourceIPAddress", dest="host", default="127.0.0.1", help="address of the sender")
+    p.add_argument("-r", "--reportingInterval", dest="reporting_interval", type=int, default=1, metavar="SECONDS",
+                   help="reporting (batch) interval (here -r is seconds; in iotbench infer keras -r counts images)")
+    p.add_argument("-i", "--sourceIPAddress", dest="host", default="127.0.0.1",
+                   help="address of the listening sender (here -i is a host; in iotbench send -i is the rate)")
     p.add_argument("-p", "--sourcePort", dest="port", type=int, default=10000, help="port the sender listens on")
     p.add_argument("-m", "--model", default=DEFAULT_MODEL, help="BigDL model file (input: 0-255 RGB, NCHW)")
     p.add_argument("-b", "--batchSize", dest="batch", type=int, default=128,
@@ -81,6 +83,9 @@ def stream_args(args: argparse.Namespace) -> list[str]:
 def run_scala_stream(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    if args.max_rate and args.initial_rate > args.max_rate:
+        raise ValueError(f"--initial-rate {args.initial_rate} is above --max-rate {args.max_rate}: the receiver "
+                         "never accepts more than --max-rate lines/s (lower --initial-rate or raise --max-rate)")
     if not Path(args.model).is_file():
         raise FileNotFoundError(f"model file not found: {args.model} "
                                 "(convert one: python -m iotbench.models.bigdl_resnet KERAS_FILE)")
@@ -100,17 +105,20 @@ def configure_scala_imagenet_max(p: argparse.ArgumentParser) -> None:
                    help="images per forward call over all cores (0: 4 per core)")
     p.add_argument("--images", type=int, default=0, help="use only the first N images (0: all)")
     p.add_argument("--repeat", type=int, default=5, help="use each image this many times per iteration")
-    p.add_argument("--depth", type=int, default=50, help="ResNet depth of the random-weight model")
+    p.add_argument("--depth", type=int, help="ResNet depth of the random-weight model, without -m only (default: 50)")
     p.add_argument("--json", metavar="FILE", help="also write the run's summary as JSON")
     _spark_options(p, "3g")
 
 
 def imagenet_args(args: argparse.Namespace) -> list[str]:
-    return ["-f", args.folder, "-d", str(args.duration), "--repeat", str(args.repeat), "--depth", str(args.depth),
+    return ["-f", args.folder, "-d", str(args.duration), "--repeat", str(args.repeat), "--depth", str(args.depth or 50),
             *optional_flags(("-m", args.model), ("-b", args.batch), ("--images", args.images), ("--json", args.json))]
 
 
 def run_scala_imagenet_max(args: argparse.Namespace) -> int:
+    if args.model and args.depth:
+        raise ValueError("--depth shapes the random-weight ResNet used without -m; with -m the model file "
+                         "defines the network (drop one of them)")
     return submit(scala_build.IMAGENET_CLASS, imagenet_args(args), args).returncode
 
 

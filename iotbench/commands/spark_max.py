@@ -9,54 +9,93 @@ Examples:
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from iotbench.engines.spark_context import DEFAULT_MASTER, LOG_LEVELS
-from iotbench.engines.spark_models import DEFAULT_BIGDL_DEFS, DEFAULT_BIGDL_WEIGHTS, DEFAULT_KERAS_MODEL
+from iotbench.engines.spark_models import DEFAULT_BIGDL_DEFS, DEFAULT_BIGDL_WEIGHTS, DEFAULT_KERAS_MODEL, ROOT
 
 ENGINES = ("bigdl", "native")
 
 
-def add_spark_arguments(p: argparse.ArgumentParser) -> None:
-    """Options shared by the Spark paths: engine, master, model files, Spark resources."""
+def _shown(path: Path) -> str:
+    """A default model path as help shows it: relative to the repository (where ``models/`` lives)."""
+    try:
+        return str(path.relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def add_spark_arguments(p: argparse.ArgumentParser, compat: bool = False) -> None:
+    """Options shared by the Spark paths: engine, master, model files, Spark resources.
+
+    The model options belong to one engine each: ``-md``/``-mw`` to bigdl, ``-m`` to native; giving one
+    to the other engine is refused (:func:`check_model_options`).  The original programs (``compat``)
+    had no defaults for ``-md``/``-mw``: there they are required with ``--engine bigdl``, and only then.
+    """
     p.add_argument("--engine", choices=ENGINES, default="bigdl",
                    help="bigdl: BigDL Keras-API model on RDDs of Samples; native: Keras model in predict_batch_udf")
     p.add_argument("--master", default=DEFAULT_MASTER, help="Spark master URL (local[N] or spark://HOST:PORT)")
-    p.add_argument("-md", "--modelDefsPath", dest="model_defs", default=str(DEFAULT_BIGDL_DEFS),
-                   help="BigDL model definition file (engine bigdl)")
-    p.add_argument("-mw", "--modelWeightsPath", dest="model_weights", default=str(DEFAULT_BIGDL_WEIGHTS),
-                   help="BigDL model weights file (engine bigdl)")
-    p.add_argument("-m", "--model", default=str(DEFAULT_KERAS_MODEL), help="Keras .keras model (engine native)")
+    if compat:
+        defs_help = "BigDL model definition file; required with --engine bigdl (the default), not used by native"
+        weights_help = "BigDL model weights file; required with --engine bigdl (the default), not used by native"
+    else:
+        defs_help = f"BigDL model definition file, --engine bigdl only (default: {_shown(DEFAULT_BIGDL_DEFS)})"
+        weights_help = f"BigDL model weights file, --engine bigdl only (default: {_shown(DEFAULT_BIGDL_WEIGHTS)})"
+    p.add_argument("-md", "--modelDefsPath", dest="model_defs", metavar="FILE", help=defs_help)
+    p.add_argument("-mw", "--modelWeightsPath", dest="model_weights", metavar="FILE", help=weights_help)
+    p.add_argument("-m", "--model", metavar="FILE",
+                   help=f"Keras .keras model, --engine native only (default: {_shown(DEFAULT_KERAS_MODEL)})")
+    p.set_defaults(bigdl_files_required=compat)
     p.add_argument("--driver-memory", default="2g", help="Spark driver memory")
     p.add_argument("--executor-memory", default="2g", help="Spark executor memory (cluster)")
     p.add_argument("--cores-max", "--total-executor-cores", dest="cores_max", type=int, default=2,
                    help="cluster: total executor cores to use (spark.cores.max; 1 core per executor)")
-    p.add_argument("--log-level", choices=LOG_LEVELS, default="ERROR", help="Spark/JVM log level")
+    p.add_argument("--log-level", choices=LOG_LEVELS, default="ERROR",
+                   help="Spark/JVM log level; below INFO the JVM's start-up chatter and stack traces are hidden")
     p.add_argument("--json", metavar="FILE", help="also write the run's summary as JSON")
+
+
+def check_model_options(args: argparse.Namespace) -> None:
+    """Refuse model options that the chosen engine would ignore, and fill in the defaults it uses."""
+    bigdl_files = [flag for flag, value in (("-md", args.model_defs), ("-mw", args.model_weights)) if value]
+    if args.engine == "native":
+        if bigdl_files:
+            raise ValueError(f"{'/'.join(bigdl_files)}: BigDL model files are not used by --engine native; "
+                             "give its Keras model with -m (or choose --engine bigdl)")
+        args.model = args.model or str(DEFAULT_KERAS_MODEL)
+        return
+    if args.model:
+        raise ValueError("-m names the Keras model of --engine native; --engine bigdl reads -md/-mw "
+                         "(add --engine native to classify with the Keras model)")
+    if args.bigdl_files_required and len(bigdl_files) < 2:
+        raise ValueError("--engine bigdl (the default) needs both -md/--modelDefsPath and -mw/--modelWeightsPath, "
+                         f"e.g. -md {_shown(DEFAULT_BIGDL_DEFS)} -mw {_shown(DEFAULT_BIGDL_WEIGHTS)}; "
+                         "or classify with a Keras model: --engine native -m FILE")
+    args.model_defs = args.model_defs or str(DEFAULT_BIGDL_DEFS)
+    args.model_weights = args.model_weights or str(DEFAULT_BIGDL_WEIGHTS)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     add_spark_arguments(parser)
+    add_max_arguments(parser)
+
+
+def add_max_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-d", "--duration", type=float, default=10.0, help="seconds to keep inferring")
     parser.add_argument("--dataset", choices=("test", "train"), default="test",
                         help="CIFAR-10 split to infer (the original used train, which its model was trained on)")
-    parser.add_argument("--images", type=int, default=None, help="use only the first N images of the split")
+    parser.add_argument("--images", type=int, default=None, help="use only the first N images of the split "
+                        "(default: all)")
     parser.add_argument("-b", "--batch", type=int, default=None,
-                        help="batch: BigDL batch per thread (default 64), native predict_batch_udf batch (default 256)")
+                        help="BigDL batch per thread (default 64) or native predict_batch_udf batch (default 256)")
     parser.add_argument("--partitions", type=int, default=None, help="partitions (default: the master's parallelism)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed iterations before the clock starts")
 
 
-def require_bigdl_files(parser: argparse.ArgumentParser) -> None:
-    """The original programs required ``-md`` and ``-mw``; their compat aliases do too."""
-    for action in parser._actions:
-        if action.dest in ("model_defs", "model_weights"):
-            action.required = True
-
-
 def configure_compat(parser: argparse.ArgumentParser) -> None:
-    """``infer_cifar_max -md DEFS -mw WEIGHTS [-d SECONDS]``: the original's flags (BigDL engine)."""
-    configure(parser)
-    require_bigdl_files(parser)
+    """infer_cifar_max -md DEFS -mw WEIGHTS [-d SECONDS]: the original's flags (BigDL engine)."""
+    add_spark_arguments(parser, compat=True)
+    add_max_arguments(parser)
 
 
 def make_classifier(args: argparse.Namespace):
@@ -94,6 +133,7 @@ def run(args: argparse.Namespace) -> int:
     from iotbench.engines import spark_context
     from iotbench.engines.spark_max import run_max
 
+    check_model_options(args)
     spark_context.check_master(args.master)
     engine = make_engine(args)
     split = cifar10.load(args.dataset)

@@ -14,22 +14,30 @@ import argparse
 
 from iotbench.commands.spark_max import (
     add_spark_arguments,
+    check_model_options,
     loading_line,
     make_classifier,
-    require_bigdl_files,
     settings,
 )
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     add_spark_arguments(parser)
+    add_stream_arguments(parser)
+
+
+def add_stream_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api", choices=("dstream", "structured"), default="dstream",
                         help="dstream: socketTextStream + foreachRDD (the original's); "
                              "structured: Structured Streaming socket source + foreachBatch")
     parser.add_argument("-r", "--reportingInterval", dest="interval", type=float, default=10.0,
-                        help="streaming interval in seconds (one report line per interval)")
-    parser.add_argument("-i", "--sourceIPAddress", dest="host", default="127.0.0.1", help="sender host")
-    parser.add_argument("-p", "--sourcePort", dest="port", type=int, default=10000, help="sender port")
+                        metavar="SECONDS",
+                        help="streaming interval, one report line per interval (here -r is seconds; "
+                             "in iotbench infer keras -r counts images)")
+    parser.add_argument("-i", "--sourceIPAddress", dest="host", default="127.0.0.1",
+                        help="address of the listening sender (here -i is a host; in iotbench send -i is the rate)")
+    parser.add_argument("-p", "--sourcePort", dest="port", type=int, default=10000,
+                        help="port the sender listens on")
     parser.add_argument("--empty-intervals", type=int, default=1,
                         help="stop after this many consecutive empty intervals once images have arrived")
     parser.add_argument("--first-data-timeout", type=float, default=None,
@@ -41,9 +49,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def configure_compat(parser: argparse.ArgumentParser) -> None:
-    """``infer_cifar_stream -md DEFS -mw WEIGHTS [-r S] [-i HOST] [-p PORT]``: the original's flags."""
-    configure(parser)
-    require_bigdl_files(parser)
+    """infer_cifar_stream -md DEFS -mw WEIGHTS [-r S] [-i HOST] [-p PORT]: the original's flags."""
+    add_spark_arguments(parser, compat=True)
+    add_stream_arguments(parser)
 
 
 def make_engine(args: argparse.Namespace):
@@ -57,6 +65,9 @@ def run(args: argparse.Namespace) -> int:
     from iotbench.engines import spark_context
     from iotbench.engines.spark_stream import StreamConfig, run_stream
 
+    check_model_options(args)
+    if args.empty_intervals < 1:
+        raise ValueError(f"--empty-intervals {args.empty_intervals}: the stream stops after N >= 1 empty intervals")
     if args.max_rate and args.api != "dstream":
         raise ValueError("--max-rate bounds a DStream receiver; Structured Streaming's socket source has no rate "
                          "limit (use --api dstream, or throttle the sender with iotbench send -i RATE)")

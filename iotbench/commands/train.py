@@ -3,7 +3,7 @@
     iotbench train cnn --epochs 24
     iotbench train resnet20 --epochs 30 --resume      # continue an interrupted run (or warm-start a finished one)
 
-The same options as ``python -m iotbench.models.train``; see models/MODELS.md for the recipes.
+The same options as python -m iotbench.models.train; see models/MODELS.md for the recipes.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Starting and stopping Spark for the Spark paths: one SparkContext that hosts both BigDL and Spark-native engines.
 
 Why this module exists: pyspark and BigDL each need a few environment fixes before the JVM starts
-(see ``/work/shared/notes/bigdl-spark.md``), and both the CLI commands and the pytest fixtures must
+(see ``docs/bigdl.md``), and both the CLI commands and the pytest fixtures must
 apply exactly the same ones:
 
 - ``PYTHONHOME`` must point at the interpreter's own prefix: BigDL sets it to the virtualenv,
@@ -10,7 +10,10 @@ apply exactly the same ones:
 - ``SPARK_LOCAL_IP=127.0.0.1`` keeps every socket on loopback;
 - BigDL's jars go on the driver class path (``spark.driver.extraClassPath``) and, for a cluster,
   to the executors (``spark.jars``); BigDL's Spark properties (``spark-bigdl.conf``) are applied;
-- the JVM logs at WARN/ERROR through our own log4j2 file, so the original's console lines stay readable;
+- the JVM logs at the chosen level through our own log4j2 file, and below INFO the JVM's start-up chatter
+  (:data:`JVM_CHATTER`: BigDL's pickler registration, log4j's getCallerClass warning, Spark's "Setting default
+  log level" notice) and the stack traces under its one-line errors are filtered out of its output
+  (:class:`JvmOutputFilter`), so the original's console lines stay readable;
 - on AMD CPUs, ``MKL_DEBUG_CPU_TYPE=5`` (see :func:`mkl_cpu_env`): BigDL's bundled Intel MKL otherwise
   runs its generic SSE code there — BigDL predicted 1,100 img/s without it and 2,000 img/s with it
   (CNN, 10,000 images, local[2], 2-core AMD EPYC).
@@ -37,7 +40,25 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 DEFAULT_MASTER = "local[2]"
-LOG_LEVELS = ("ERROR", "WARN", "INFO")
+LOG_LEVELS = ("ERROR", "WARN", "INFO", "DEBUG")
+#: Levels at which the JVM's output goes through :class:`JvmOutputFilter` (INFO and DEBUG show everything).
+QUIET_LEVELS = ("ERROR", "WARN")
+
+#: Lines the driver JVM prints on every start that tell a benchmark user nothing.
+JVM_CHATTER = (
+    # log4j-api 2.17, bundled inside BigDL's jar-with-dependencies, probing a JDK 8 API on Java 17 (stdout)
+    re.compile(r"^WARNING: sun\.reflect\.Reflection\.getCallerClass is not supported"),
+    # BigDL's Python API registering its picklers (println in BigDLSerDe, stdout)
+    re.compile(r"^cls\.getname: "),
+    re.compile(r"^BigDLBasePickler registering: "),
+    # Spark's pyspark-shell notice, printed when the REPL logger has no level of its own
+    re.compile(r"^Setting default log level to "),
+    re.compile(r"^To adjust logging level use sc\.setLogLevel"),
+    # stopping a DStream context interrupts the socket receiver's restart sleep (uncaught, stderr)
+    re.compile(r'^Exception in thread "receiver-supervisor-future-\d+" java\.lang\.InterruptedException'),
+)
+#: Continuation lines of a JVM stack trace (hidden below INFO; the line that names the error stays).
+_TRACE = re.compile(r"^(\s+at |\s+\.\.\. \d+ more|Caused by: )")
 
 
 def spark_home() -> Path:
@@ -82,6 +103,60 @@ def prepare_environment(env: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+class JvmOutputFilter:
+    """Which lines of the driver JVM's stdout/stderr a user sees below INFO.
+
+    The JVM writes straight to the terminal (pyspark starts it with our file descriptors), so
+    neither log4j nor ``setLogLevel`` reaches BigDL's ``println``s or the JDK's uncaught-exception
+    traces.  Hidden: :data:`JVM_CHATTER`, and the ``at …`` lines (with the blank line that ends
+    them) under an error line, which itself stays.  Anything else passes, so an unknown message is
+    never lost.  One filter per stream: it remembers whether it is inside a stack trace.
+    """
+
+    def __init__(self) -> None:
+        self.in_trace = False
+
+    def keep(self, line: str) -> bool:
+        if _TRACE.match(line):
+            self.in_trace = True
+            return False
+        if self.in_trace and not line.strip():
+            self.in_trace = False
+            return False
+        self.in_trace = False
+        return not any(p.match(line) for p in JVM_CHATTER)
+
+
+def _forward(stream, out, keep) -> None:
+    """Copy ``stream`` (bytes, line by line) to the text stream ``out``, dropping what ``keep`` refuses."""
+    for raw in iter(stream.readline, b""):
+        line = raw.decode(errors="replace")
+        if keep(line):
+            out.write(line)
+            out.flush()
+
+
+def launch_quiet_gateway(conf) -> None:
+    """Start the py4j gateway (the driver JVM) with its stdout and stderr through :class:`JvmOutputFilter`.
+
+    Must run before anything else starts the gateway; a SparkContext created afterwards (by pyspark
+    or BigDL's ``init_nncontext``) reuses it.  The driver's Java options come from ``conf`` here, as
+    they would from pyspark's own launch.  No-op when a gateway is already running.
+    """
+    from subprocess import PIPE
+
+    from pyspark import SparkContext
+    from pyspark.java_gateway import launch_gateway
+
+    if SparkContext._gateway is not None:
+        return
+    gateway = launch_gateway(conf, popen_kwargs={"stdout": PIPE, "stderr": PIPE})
+    for stream, out in ((gateway.proc.stdout, sys.stdout), (gateway.proc.stderr, sys.stderr)):
+        threading.Thread(target=_forward, args=(stream, out, JvmOutputFilter().keep), daemon=True,
+                         name="jvm-output").start()
+    SparkContext._ensure_initialized(gateway=gateway, conf=conf)
+
+
 def bigdl_jars() -> list[str]:
     """BigDL's jar-with-dependencies and bigdl-core's native jar; [] when BigDL is not installed."""
     try:
@@ -107,6 +182,10 @@ def log4j_file(level: str) -> Path:
         # Stopping a streaming context always logs receiver errors; the original advised hiding them.
         "logger.streaming.name = org.apache.spark.streaming\n"
         "logger.streaming.level = error\n"
+        # pyspark starts the driver as a shell; Spark then sets its console to this logger's level (WARN when
+        # it has none) and prints "Setting default log level to WARN" -- give it ours.
+        "logger.repl.name = org.apache.spark.repl.Main\n"
+        f"logger.repl.level = {level.lower()}\n"
     )
     if not path.is_file() or path.read_text() != text:
         path.write_text(text)
@@ -210,6 +289,8 @@ def start(settings: SparkSettings | None = None):
             raise RuntimeError(f"a SparkContext for {active.master} is running; stop it before using {settings.master}")
         return active
     conf = SparkConf().setAll(list(spark_conf_items(settings).items()))
+    if settings.log_level in QUIET_LEVELS:
+        launch_quiet_gateway(conf)
     if settings.bigdl and bigdl_jars():
         from bigdl.dllib.nncontext import init_nncontext
 
