@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import shutil
@@ -20,6 +21,7 @@ from iotbench.engines.torch_imagenet import (  # noqa: E402
     build_model,
     read_state_dict,
     topk_accuracy,
+    torch_settings,
 )
 
 pytestmark = pytest.mark.torch
@@ -175,6 +177,101 @@ def test_bad_options_fail_with_one_clear_message():
             TorchOptions(arch="resnet18", device="cuda").resolved()
 
 
+def test_every_option_takes_effect_or_is_refused_with_a_reason():
+    """Issue 17's defects: --compile-mode without --compile was ignored; --cuda-graphs with a mode that never
+    captures ran without graphs yet reported them."""
+    with pytest.raises(ValueError, match="--compile-mode max-autotune needs --compile"):
+        TorchOptions(arch="resnet18", device="cpu", compile_mode="max-autotune").resolved()
+    with pytest.raises(ValueError, match="--compile-mode reduce-overhead needs --compile"):
+        TorchOptions(arch="resnet18", device="cuda", compile=False, compile_mode="reduce-overhead").resolved(True)
+    with pytest.raises(ValueError, match="--cuda-graphs contradicts --compile-mode max-autotune-no-cudagraphs"):
+        TorchOptions(arch="resnet18", device="cuda", compile=True, cuda_graphs=True,
+                     compile_mode="max-autotune-no-cudagraphs").resolved(cuda_available=True)
+    with pytest.raises(ValueError, match="--no-cuda-graphs contradicts --compile-mode reduce-overhead"):
+        TorchOptions(arch="resnet18", device="cuda", compile=True, cuda_graphs=False,
+                     compile_mode="reduce-overhead").resolved(cuda_available=True)
+    with pytest.raises(ValueError, match="reduce-overhead captures CUDA graphs, which needs a CUDA device"):
+        TorchOptions(arch="resnet18", device="cpu", compile=True, compile_mode="reduce-overhead").resolved()
+
+
+@pytest.mark.parametrize(("asked", "mode", "graphs", "words"), [
+    ({"compile": True, "cuda_graphs": True}, "reduce-overhead", True, "compiled (reduce-overhead), CUDA graphs"),
+    ({"compile": True, "compile_mode": "max-autotune"}, "max-autotune", True, "compiled (max-autotune), CUDA graphs"),
+    ({"compile": True, "compile_mode": "max-autotune-no-cudagraphs"}, "max-autotune-no-cudagraphs", False,
+     "compiled (max-autotune-no-cudagraphs)"),
+    ({"compile": True}, "default", False, "compiled"),
+    ({"compile": False, "cuda_graphs": True}, "default", True, "eager, CUDA graphs"),
+    ({}, "default", False, "compiled"),  # the CUDA default: bf16 + channels_last + compile
+])
+def test_resolved_options_say_what_will_run_on_a_gpu(asked, mode, graphs, words):
+    o = TorchOptions(arch="resnet50", device="cuda", **asked).resolved(cuda_available=True)
+    assert (o.compile_mode, o.cuda_graphs) == (mode, graphs)
+    assert o.describe().endswith(words) and ("CUDA graphs" in o.describe()) == graphs
+    assert o.resolved(cuda_available=True) == o  # resolving what will run changes nothing
+
+
+def test_the_gpu_headline_case_uses_cuda_graphs():
+    """The GPU benchmarks' headline variant compiles and captures CUDA graphs (it never did)."""
+    bench = importlib.import_module("benchmarks.test_torch_imagenet")
+    plan = bench.plan_for(False, None, None, None)
+    o = TorchOptions(arch=bench.HEADLINE_ARCH, device="cuda",
+                     **bench.VARIANTS[plan.headline_variant]).resolved(cuda_available=True)
+    assert (o.precision, o.channels_last, o.compile, o.cuda_graphs) == ("bf16", True, True, True)
+    assert len(plan.headline_batches) >= 3 and set(plan.sweep_archs) == set(bench.architectures())
+
+
+def _globals() -> tuple:
+    import torch._inductor.config as inductor_config
+
+    return (torch.get_num_threads(), torch.backends.cudnn.benchmark, torch.backends.cudnn.allow_tf32,
+            torch.backends.cuda.matmul.allow_tf32, torch.get_float32_matmul_precision(), inductor_config.freezing)
+
+
+def test_torch_settings_are_restored_after_use_and_after_an_error():
+    before = _globals()
+    with torch_settings("cuda", "tf32", True, threads=1):  # the flags are settable without a GPU
+        assert _globals()[:5] == (1, True, True, True, "high") and _globals()[5] is True
+    assert _globals() == before
+    with pytest.raises(RuntimeError, match="boom"), torch_settings("cuda", "bf16", True, threads=1):
+        assert _globals()[1:5] == (True, False, False, "highest")
+        raise RuntimeError("boom")
+    assert _globals() == before
+
+
+def test_engine_restores_global_settings_after_warmup_and_run(imagenet_sample, monkeypatch):
+    """The engine set cudnn.benchmark, TF32 and inductor freezing (and CPU threads) and never restored them.
+
+    torch.compile is replaced by a recorder that runs the module eagerly (a CPU compile costs minutes): what is
+    checked is the settings around the compiled call, not the compiler."""
+    import torch._inductor.config as inductor_config
+
+    seen = []
+
+    def recording_compile(module, **kwargs):
+        def forward(images):
+            seen.append((inductor_config.freezing, torch.get_num_threads(), kwargs))
+            return module(images)
+
+        return forward
+
+    monkeypatch.setattr(torch, "compile", recording_compile)
+    sample = imagenet.load(imagenet_sample, limit=2)
+    threads = 2 if torch.get_num_threads() == 1 else 1
+    before = _globals()
+    engine = TorchImageNetEngine(build_model(SMALL), TorchOptions(arch=SMALL, batch=2, device="cpu", compile=True,
+                                                                  warmup=1, threads=threads))
+    engine.place(sample.images, sample.targets)
+    engine.warmup()
+    assert _globals() == before
+    result = engine.run(0.1, interval=10)
+    assert _globals() == before
+    assert seen and all(s[:2] == (True, threads) for s in seen)  # in force while the model ran
+    assert seen[0][2] == {"mode": None, "dynamic": False}
+    summary = result.summary()
+    assert summary["compile"] is True and summary["cuda_graphs"] is False and summary["threads"] == threads
+    assert summary["compile_s"] is not None and summary["compile_s"] == summary["first_call_s"] > 0
+
+
 def test_cpu_defaults_are_fp32_eager_and_the_registry_lists_the_representative_models():
     o = TorchOptions(arch="resnet18", device="cpu").resolved()
     assert (o.precision, o.channels_last, o.compile, o.cuda_graphs) == ("fp32", False, False, False)
@@ -243,6 +340,9 @@ def test_gpu_variants_agree_with_fp32_and_run(cuda_device, imagenet_sample, opti
     assert _relative(engine.logits(), reference) < 0.05
     result = engine.run(1.0, interval=5)
     assert result.iterations >= 1 and result.peak_memory_kind == "cuda_max_allocated" and result.peak_memory_mb > 0
+    asked_graphs = bool(options.get("cuda_graphs"))
+    assert result.summary()["cuda_graphs"] is asked_graphs and result.cudagraph_skips in (None, 0)
+    assert torch.backends.cudnn.benchmark is False  # restored after the run (it was left on)
 
 
 # --------------------------------------------------------------------------- the original's command line
@@ -308,3 +408,10 @@ def test_iotbench_infer_torch_imagenet_is_wired(imagenet_sample):
                           capture_output=True, text=True, timeout=120)
     text = " ".join(proc.stdout.split())  # argparse wraps lines
     assert proc.returncode == 0 and "--cuda-graphs" in text and "auto: bf16 with CUDA, fp32 on CPU" in text
+
+
+def test_compile_mode_without_compile_is_a_one_line_error(imagenet_sample):
+    proc = _compat(str(imagenet_sample), "-a", SMALL, "-b", "2", "-d", "0", "--compile-mode", "max-autotune")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith("error: --compile-mode max-autotune needs --compile")
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Model loaded" not in proc.stdout
