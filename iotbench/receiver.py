@@ -16,6 +16,7 @@ with few full calls instead of many padded small ones.
 
 from __future__ import annotations
 
+import errno
 import os
 import queue
 import select
@@ -35,6 +36,8 @@ from iotbench.metrics import RunMetrics, now_ns
 from iotbench.report import log
 
 READ_SIZE = 1 << 20
+#: Seconds the reader waits between checks of the stop flag while the queue is full.
+_PUT_POLL_S = 0.2
 
 
 @dataclass
@@ -45,6 +48,20 @@ class ReceiveConfig:
     progress_every: int = 100
     #: Log at most this many rejected lines verbatim (all are counted).
     log_rejections: int = 5
+    #: A stream that delivers nothing for this long is treated as cut (None: wait forever).
+    idle_timeout_s: float | None = 60.0
+    #: The model's input transform ("unit" / "unit_minus_mean"), to catch a %f stream on the wrong scale.
+    expected_transform: str | None = None
+    #: A scale mismatch is an error instead of a warning.
+    strict_input: bool = False
+
+
+class InputMismatch(ValueError):
+    """A ``%f`` stream on another scale than the model expects (``--strict-input``)."""
+
+
+class EngineFailed(RuntimeError):
+    """The engine raised while classifying; the receiver stopped cleanly."""
 
 
 class Input:
@@ -52,63 +69,136 @@ class Input:
 
     def __init__(self, fd: int, closer: Callable[[], None] = lambda: None, name: str = "stdin"):
         self.fd, self._closer, self.name = fd, closer, name
+        self._closed = False
 
     def read(self, timeout: float | None) -> bytes | None:
         """Up to READ_SIZE bytes; b"" at end of stream; None when ``timeout`` passed first."""
-        ready, _, _ = select.select([self.fd], [], [], timeout)
+        if self._closed:
+            return b""
+        try:
+            ready, _, _ = select.select([self.fd], [], [], timeout)
+        except (OSError, ValueError):  # closed under us (the caller stopped the run)
+            return b""
         if not ready:
             return None
         try:
             return os.read(self.fd, READ_SIZE)
-        except ConnectionResetError:
+        except (ConnectionResetError, OSError):
             return b""
 
     def close(self) -> None:
-        self._closer()
+        if not self._closed:
+            self._closed = True
+            self._closer()
 
 
 def stdin_input() -> Input:
     return Input(sys.stdin.fileno())
 
 
-def listen_input(port: int, host: str = "127.0.0.1", ready: Callable[[int], None] | None = None) -> Input:
-    """Accept one sender on ``port`` (0: any free port, reported through ``ready``).
+def parse_endpoint(text: str, default_host: str = "127.0.0.1") -> tuple[str, int]:
+    """``"PORT"``, ``"HOST:PORT"`` or ``"[V6]:PORT"`` -> ``(host, port)``; ValueError with a clear message."""
+    host, sep, port = str(text).rpartition(":")
+    if not sep:
+        host, port = default_host, str(text)
+    host = host.strip("[]") or default_host
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"expected [HOST:]PORT with PORT a number 0-65535, got {text!r}")
+    return host, int(port)
 
-    A connection that closes before sending a single byte (a port probe, a health check)
-    is not a sender: it is dropped and the next one is awaited.
+
+def is_loopback(host: str) -> bool:
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def bind_server(host: str, port: int) -> socket.socket:
+    """A listening socket; a busy port or an unknown address becomes one clear ConnectionError."""
+    try:
+        return socket.create_server((host, port))
+    except OSError as err:
+        if err.errno == errno.EADDRINUSE:
+            raise ConnectionError(f"port {port} on {host} is already in use (pick another, or 0 for any free port)") \
+                from None
+        raise ConnectionError(f"cannot listen on {host}:{port}: {err.strerror or err}") from None
+
+
+def announce_listening(host: str, port: int, what: str) -> None:
+    """The ``Listening on HOST:PORT`` line (tests and scripts read the port from it)."""
+    log(f"Listening on {host}:{port}")
+    if not is_loopback(host):
+        log(f"{host}:{port} is reachable from other machines: {what}")
+
+
+def listen_input(port: int, host: str = "127.0.0.1", ready: Callable[[int], None] | None = None,
+                 first_byte_timeout_s: float | None = 60.0) -> Input:
+    """Accept one sender on ``host:port`` (port 0: any free port, reported through ``ready``).
+
+    A connection that closes before sending a single byte (a port probe, a health check) is not a
+    sender, nor is one that sends nothing for ``first_byte_timeout_s``: it is dropped with a message
+    and the next one is awaited, so a silent client cannot hold the receiver forever.
     """
-    with socket.create_server((host, port)) as server:
+    with bind_server(host, port) as server:
+        bound = server.getsockname()[1]
+        announce_listening(host, bound, "senders on the network can connect")
         if ready:
-            ready(server.getsockname()[1])
+            ready(bound)
         while True:
-            conn, _ = server.accept()
-            if conn.recv(1, socket.MSG_PEEK):
-                return Input(conn.fileno(), conn.close, f"{host}:{port}")
+            conn, peer = server.accept()
+            ready_to_read, _, _ = select.select([conn], [], [], first_byte_timeout_s)
+            if not ready_to_read:
+                log(f"Client {peer[0]}:{peer[1]} connected but sent nothing for {first_byte_timeout_s:g} s; "
+                    "dropped, waiting for the next one")
+                conn.close()
+                continue
+            try:
+                has_data = conn.recv(1, socket.MSG_PEEK)
+            except OSError:
+                has_data = b""
+            if has_data:
+                return Input(conn.fileno(), conn.close, f"{host}:{bound}")
             conn.close()
 
 
-def connect_input(host: str, port: int, retry_s: float = 10.0) -> Input:
-    """Connect to a listening sender (``iotbench send --listen`` or ``nc -lk``)."""
-    deadline = time.monotonic() + retry_s
+def connect_socket(host: str, port: int, timeout_s: float, what: str) -> socket.socket:
+    """Connect, retrying while the peer starts, with one visible "waiting for" line; ConnectionError at the end."""
+    deadline = time.monotonic() + timeout_s
+    announced = False
     while True:
         try:
             conn = socket.create_connection((host, port), timeout=5)
             conn.settimeout(None)
-            return Input(conn.fileno(), conn.close, f"{host}:{port}")
+            return conn
         except OSError as err:
             if time.monotonic() > deadline:
-                raise ConnectionError(f"cannot connect to sender at {host}:{port}: {err}") from err
+                raise ConnectionError(f"cannot connect to {what} at {host}:{port} within {timeout_s:g} s: "
+                                      f"{err.strerror or err}") from None
+            if not announced:
+                log(f"waiting for {host}:{port}… (up to {timeout_s:g} s; --connect-timeout changes it)")
+                announced = True
             time.sleep(0.1)
 
 
+def connect_input(host: str, port: int, retry_s: float = 10.0) -> Input:
+    """Connect to a listening sender (``iotbench send --listen`` or ``nc -lk``)."""
+    conn = connect_socket(host, port, retry_s, "the sender")
+    return Input(conn.fileno(), conn.close, f"{host}:{port}")
+
+
 class _Reader(threading.Thread):
-    """Reads, splits and decodes blocks; puts ``(Decoded, received_ns)`` on the queue, then None."""
+    """Reads, splits and decodes blocks; puts ``(Decoded, received_ns)`` on the queue, then None.
+
+    It stops when the stream ends, when ``stop`` is set (the caller gave up: engine error, limit,
+    Ctrl-C) or when nothing arrived for ``idle_timeout_s``.  Every put waits on a full queue in short
+    slices so that a stopped caller never leaves this thread blocked.
+    """
 
     def __init__(self, source: Input, config: ReceiveConfig, out: queue.Queue, metrics: RunMetrics):
         super().__init__(name="iotbench-reader", daemon=True)
         self.source, self.config, self.out, self.metrics = source, config, out, metrics
         self.ended_cleanly = False
+        self.idle = False
         self.error: BaseException | None = None
+        self.stop = threading.Event()
 
     def run(self) -> None:
         try:
@@ -116,13 +206,45 @@ class _Reader(threading.Thread):
         except BaseException as err:  # surfaced by the caller thread
             self.error = err
         finally:
-            self.out.put(None)
+            self._put(None)
+
+    def _put(self, item) -> None:
+        while not self.stop.is_set():
+            try:
+                self.out.put(item, timeout=_PUT_POLL_S)
+                return
+            except queue.Full:
+                continue
 
     def _emit(self, decoded: wire.Decoded, first_ns: int) -> None:
         count = len(decoded) + len(decoded.rejected)
         self.metrics.mark_received(count, first_ns)
-        self.out.put((decoded, first_ns))
+        self._put((decoded, first_ns))
         self.metrics.queue_high_water = max(self.metrics.queue_high_water, self.out.qsize())
+
+    def _emit_lines(self, lines: list[bytes], first_ns: int) -> None:
+        """Decode a block of lines; a block that mixes scales arrives as several (one per run of one scale)."""
+        for decoded in wire.decode_blocks(lines):
+            self._emit(decoded, first_ns)
+
+    def _read(self, timeout: float | None) -> bytes | None:
+        """The next chunk; b"" at the end (or when stopped, or after the idle timeout)."""
+        idle = self.config.idle_timeout_s
+        deadline = None if idle is None else time.monotonic() + idle
+        while not self.stop.is_set():
+            wait = _PUT_POLL_S if timeout is None else min(timeout, _PUT_POLL_S)
+            chunk = self.source.read(wait)
+            if chunk is not None:
+                return chunk
+            if timeout is not None:
+                timeout -= wait
+                if timeout <= 0:
+                    return None
+            if deadline is not None and time.monotonic() > deadline:
+                self.idle = True
+                log(f"No data from the sender for {idle:g} s: treating the stream as cut")
+                return b""
+        return b""
 
     def _run(self) -> None:
         batch, wait_s = self.config.batch, self.config.max_wait_ms / 1000
@@ -130,12 +252,13 @@ class _Reader(threading.Thread):
         pending_since = 0.0
         first_ns = 0
         tail = b""
+        overlong = False
         binary: bool | None = None
         while True:
             timeout = None if not pending else max(pending_since + wait_s - time.monotonic(), 0)
-            chunk = self.source.read(timeout)
+            chunk = self._read(timeout)
             if chunk is None:  # the oldest image waited long enough: flush a partial block
-                self._emit(wire.decode_lines(pending), first_ns)
+                self._emit_lines(pending, first_ns)
                 pending = []
                 continue
             if binary is None and chunk:
@@ -151,21 +274,30 @@ class _Reader(threading.Thread):
                 if tail:
                     pending.append(tail)
                 if pending:
-                    self._emit(wire.decode_lines(pending), first_ns)
+                    self._emit_lines(pending, first_ns)
                 return
             lines = (tail + chunk).split(b"\n")
             tail = lines.pop()
+            if overlong:  # discarding the rest of a line longer than wire.MAX_LINE
+                if not lines:
+                    tail = b""
+                    continue
+                lines.pop(0)
+                overlong = False
+            if len(tail) > wire.MAX_LINE:  # no newline in sight: keep the head for the rejection, drop the rest
+                lines.append(tail[: wire.MAX_LINE + 1])
+                tail, overlong = b"", True
             for line in lines:
                 if not line:  # the empty line: end of the stream
                     if pending:
-                        self._emit(wire.decode_lines(pending), first_ns)
+                        self._emit_lines(pending, first_ns)
                     self.ended_cleanly = True
                     return
                 if not pending:
                     pending_since, first_ns = time.monotonic(), now_ns()
                 pending.append(line)
                 if len(pending) >= batch:
-                    self._emit(wire.decode_lines(pending), first_ns)
+                    self._emit_lines(pending, first_ns)
                     pending = []
 
     def _run_binary(self, data: bytes) -> None:
@@ -175,27 +307,50 @@ class _Reader(threading.Thread):
         while True:
             whole = len(buf) // size
             if whole:
-                decoded = wire.decode_frames(bytes(buf[: whole * size]))
+                block = bytes(buf[: whole * size])
                 del buf[: whole * size]
+                decoded = wire.decode_frames(block)
                 for start in range(0, len(decoded), self.config.batch):
                     self._emit(_slice(decoded, start, start + self.config.batch), now_ns())
+                if decoded.rejected:
+                    self._emit(_rejections_only(decoded), now_ns())
                 if decoded.sent_total is not None:
                     self.metrics.sent = decoded.sent_total
                     self.ended_cleanly = True
+                    after = wire.frames_after_end(block) * size + len(buf)
+                    if after:
+                        self.metrics.add_garbage(wire.AFTER_END, -(-after // size))
+                        log(f"Ignored {after} bytes after the end frame")
                     return
-                if decoded.rejected:
-                    self._emit(_slice(decoded, 0, 0, keep_rejected=True), now_ns())
-            chunk = self.source.read(None)
+            chunk = self._read(None)
             if not chunk:
+                if buf:  # the stream stopped inside a frame
+                    self._emit(_partial_frame(bytes(buf)), now_ns())
                 return
             buf += chunk
 
 
-def _slice(d: wire.Decoded, start: int, stop: int, keep_rejected: bool = False) -> wire.Decoded:
-    return wire.Decoded(
-        d.labels[start:stop], d.images[start:stop], d.seq[start:stop], d.sent_ns[start:stop],
-        raw=d.raw, rejected=d.rejected if keep_rejected else [],
-    )
+def _slice(d: wire.Decoded, start: int, stop: int) -> wire.Decoded:
+    return wire.Decoded(d.labels[start:stop], d.images[start:stop], d.seq[start:stop], d.sent_ns[start:stop],
+                        raw=d.raw)
+
+
+def _rejections_only(d: wire.Decoded) -> wire.Decoded:
+    empty = wire.empty_decoded()
+    return wire.Decoded(empty.labels, empty.images, empty.seq, empty.sent_ns, raw=True, rejected=d.rejected,
+                        rejected_seq=d.rejected_seq)
+
+
+def _partial_frame(data: bytes) -> wire.Decoded:
+    """The bytes of a frame cut by the end of the stream: rejected, with its sequence number if the header arrived."""
+    empty = wire.empty_decoded()
+    seq = np.empty(0, np.int64)
+    if len(data) >= wire.FRAME_HEADER.size:
+        label, number, _ = wire.FRAME_HEADER.unpack_from(data)
+        if label < 10:
+            seq = np.array([number], np.int64)
+    return wire.Decoded(empty.labels, empty.images, empty.seq, empty.sent_ns, raw=True,
+                        rejected=[(wire.PARTIAL_FRAME, data[:16])], rejected_seq=seq)
 
 
 _NOTHING = object()
@@ -251,15 +406,52 @@ class ReceiveResult:
         summary = self.metrics.summary()
         if not self.scored:
             summary["accuracy"] = None
+            summary["correct"] = None
         summary["ended_cleanly"] = self.ended_cleanly
         return summary
 
 
+def stream_scale(images: np.ndarray) -> str:
+    """What a block of ``%f`` images looks like: "unit" ([0, 1]) or "unit_minus_mean" (negative values)."""
+    return "unit_minus_mean" if (images < 0).any() else "unit"
+
+
+def scale_mismatch(expected: str, seen: str) -> str | None:
+    """The one-line warning for a ``%f`` stream whose scale is not the model's, or None when they agree."""
+    if expected == seen:
+        return None
+    if expected == "unit_minus_mean":
+        return ("the %f stream is on the [0,1] scale, but the model expects the training mean subtracted: "
+                "send with -s (--subtractMean); accuracy will be far below the model card's")
+    return ("the %f stream has the training mean subtracted (negative values), but the model expects [0,1] "
+            "pixels: send without -s (--subtractMean); accuracy will be far below the model card's")
+
+
+def _check_scale(decoded: wire.Decoded, config: ReceiveConfig) -> bool:
+    """Warn (or raise, with ``strict_input``) once when a ``%f`` block's scale is not the model's.
+
+    Returns True once a verdict was reached (the first block of scaled floats), so the check runs once.
+    """
+    raw = np.broadcast_to(np.asarray(decoded.raw), (len(decoded),))
+    floats = decoded.images[~raw]
+    if not len(floats):
+        return False
+    message = scale_mismatch(config.expected_transform, stream_scale(floats))
+    if message and config.strict_input:
+        raise InputMismatch(message)
+    if message:
+        log(f"WARNING: {message}")
+    return True
+
+
 def receive(source: Input, engine: Engine, config: ReceiveConfig | None = None,
-            progress: Callable[[int], None] | None = None, limit: int | None = None) -> ReceiveResult:
+            progress: Callable[[RunMetrics], None] | None = None, limit: int | None = None) -> ReceiveResult:
     """Classify everything ``source`` delivers until its end marker or EOF.
 
     ``limit`` stops after that many images were classified (benchmarks use it per round).
+    Ctrl-C ends the run early with what was done so far (``metrics.interrupted``); an engine that
+    raises stops the reader and the source before :class:`EngineFailed` is raised, so no thread is
+    left behind.
     """
     config = config or ReceiveConfig()
     metrics = RunMetrics()
@@ -267,6 +459,7 @@ def receive(source: Input, engine: Engine, config: ReceiveConfig | None = None,
     reader = _Reader(source, config, blocks, metrics)
     reader.start()
     scored = True
+    scale_checked = config.expected_transform is None
     next_progress = config.progress_every
     try:
         for decoded in _coalesced(blocks, config.batch):
@@ -275,18 +468,30 @@ def receive(source: Input, engine: Engine, config: ReceiveConfig | None = None,
             for reason, sample in metrics.reject(decoded.rejected, decoded.rejected_seq):
                 log(f"Rejected line ({reason}): {sample[:60]!r}…")
             if len(decoded):
-                predicted = engine.predict(decoded)
+                if not scale_checked:
+                    scale_checked = _check_scale(decoded, config)
+                try:
+                    predicted = engine.predict(decoded)
+                except Exception as err:
+                    first = (str(err).strip().splitlines() or [""])[0]
+                    raise EngineFailed(f"the engine failed after {metrics.classified} images: "
+                                       f"{type(err).__name__}: {first}") from err
                 if predicted is None:
                     scored = False
                     predicted = decoded.labels * 0 - 1
                 metrics.record(decoded.labels, predicted, decoded.seq, decoded.sent_ns)
-                while progress and metrics.classified >= next_progress:
-                    progress(next_progress)
-                    next_progress += config.progress_every
+                if progress and config.progress_every and metrics.classified >= next_progress:
+                    progress(metrics)  # once per batch at most, however many multiples it crossed
+                    next_progress = (metrics.classified // config.progress_every + 1) * config.progress_every
             if limit and metrics.classified >= limit:
                 break
+    except KeyboardInterrupt:
+        metrics.interrupted = True
     finally:
+        reader.stop.set()
         source.close()
+        reader.join(5)
     if reader.error is not None and not isinstance(reader.error, OSError):
         raise reader.error
+    metrics.truncated = not reader.ended_cleanly and not metrics.interrupted and not limit
     return ReceiveResult(metrics, reader.ended_cleanly, scored)

@@ -49,6 +49,10 @@ class SendResult:
     sent: int
     elapsed_s: float
     interrupted: bool = False
+    #: why the stream stopped early (one line), when it did
+    reason: str | None = None
+    #: seconds the schedule asked for (0 at max rate)
+    scheduled_s: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -146,37 +150,48 @@ def _stamped(config: SendConfig, seq: int, label: int, body: bytes) -> bytes:
 
 def stream(config: SendConfig, write: Callable[[bytes], object],
            progress: Callable[[int], None] | None = None, source: ImageSource | None = None) -> SendResult:
-    """Write ``config.total`` images through ``write`` on schedule; returns what was sent."""
+    """Write ``config.total`` images through ``write`` on schedule; returns what was sent.
+
+    ``sent`` counts images whose bytes ``write`` accepted: after a broken pipe it is the true
+    number delivered to the pipe or socket, never an estimate.
+    """
     if source is None:
         source = ImageSource(config)
         source.preencode(config.total)
     gaps = inter_arrivals(config, np.random.default_rng(config.seed))
     due = np.cumsum(gaps) - (gaps[0] if len(gaps) else 0)  # first image at once
-    every = config.progress_every or max(int(config.rate) if config.arrival != "max" else 10_000, 1)
+    every = config.progress_every or max(int(config.rate) * 5 if config.arrival != "max" else 10_000, 1)
     if config.fmt == "binary":
         write(wire.MAGIC)
-    sent = 0
+    sent = 0  # images handed to write()
+    queued = 0  # images in the current burst
     burst: list[bytes] = []
     start = time.perf_counter()
+
+    def flush() -> None:
+        nonlocal sent, queued
+        if burst:
+            write(b"".join(burst))
+            burst.clear()
+        sent += queued
+        queued = 0
+
     try:
         for count, seq, label, body in frames(config, source):
             if count:
-                wait = due[sent] - (time.perf_counter() - start)
-                if wait > 0 and burst:
-                    write(b"".join(burst))
-                    burst.clear()
+                wait = due[sent + queued] - (time.perf_counter() - start)
+                if wait > 0:
+                    flush()
                 if wait > 0.0005:
                     time.sleep(wait)
                 body = _stamped(config, seq, label, body)
             burst.append(body)
+            queued += count
             if len(burst) >= MAX_BURST or config.arrival != "max":
-                write(b"".join(burst))
-                burst.clear()
-            sent += count
-            if count and progress and sent % every == 0:
-                progress(sent)
-        if burst:
-            write(b"".join(burst))
+                flush()
+                if count and progress and sent % every == 0:
+                    progress(sent)
+        flush()
         if config.fmt == "binary":
             write(wire.end_frame(sent))
         else:
@@ -184,10 +199,26 @@ def stream(config: SendConfig, write: Callable[[bytes], object],
                 write(wire.v2_trailer(sent))
             write(b"\n")  # an empty line ends the stream, as in the original
     except (BrokenPipeError, ConnectionError):
-        return SendResult(sent - len(burst), time.perf_counter() - start, interrupted=True)
+        return SendResult(sent, time.perf_counter() - start, interrupted=True,
+                          reason="the receiver closed the connection (broken pipe)")
     except KeyboardInterrupt:
-        return SendResult(sent, time.perf_counter() - start, interrupted=True)
-    return SendResult(sent, time.perf_counter() - start)
+        return SendResult(sent, time.perf_counter() - start, interrupted=True, reason="interrupted")
+    return SendResult(sent, time.perf_counter() - start, scheduled_s=float(due[-1]) if len(due) else 0.0)
+
+
+def behind_schedule(result: SendResult, config: SendConfig, tolerance: float = 0.05) -> str | None:
+    """A warning when the stream took more than ``tolerance`` longer than its schedule, else None.
+
+    A receiver that cannot keep up pushes back (its socket buffer fills, our writes block), so the
+    achieved rate falls below the requested one: say by how much instead of reporting it silently.
+    """
+    if config.arrival == "max" or result.interrupted or not result.sent or result.scheduled_s <= 0:
+        return None
+    behind = result.elapsed_s / result.scheduled_s - 1
+    if behind <= tolerance:
+        return None
+    return (f"the stream ran {100 * behind:.0f}% behind its schedule: {result.rate:.0f} of {config.rate:g} "
+            "images/second asked (the receiver, or this machine, did not keep up)")
 
 
 # --------------------------------------------------------------------------- outputs
@@ -205,18 +236,10 @@ def to_stdout(config: SendConfig, out: BinaryIO | None = None, source: ImageSour
 
 def to_connection(config: SendConfig, host: str, port: int, retry_s: float = 10.0,
                   source: ImageSource | None = None) -> SendResult:
-    """``--connect HOST:PORT``: connect (retrying while the receiver starts) and stream."""
-    deadline = time.monotonic() + retry_s
-    while True:
-        try:
-            sock = socket.create_connection((host, port), timeout=5)
-            break
-        except OSError as err:
-            if time.monotonic() > deadline:
-                raise ConnectionError(f"cannot connect to {host}:{port}: {err}") from err
-            time.sleep(0.1)
-    with sock:
-        sock.settimeout(None)
+    """``--connect HOST:PORT``: connect (retrying while the receiver starts, with a visible line) and stream."""
+    from iotbench.receiver import connect_socket
+
+    with connect_socket(host, port, retry_s, "the receiver") as sock:
         result = stream(config, sock.sendall, _progress, source)
         _close_gracefully(sock)
     return result
@@ -224,19 +247,21 @@ def to_connection(config: SendConfig, host: str, port: int, retry_s: float = 10.
 
 def serve(config: SendConfig, port: int, host: str = "127.0.0.1",
           ready: Callable[[int], None] | None = None, source: ImageSource | None = None) -> SendResult:
-    """``--listen PORT``: what ``nc -lk PORT`` did — stream to whichever client is connected.
+    """``--listen [HOST:]PORT``: what ``nc -lk PORT`` did — stream to whichever client is connected.
 
     The stream waits for a client; if that client goes away mid-stream, the rest of the
     stream goes to the next client that connects (as with ``nc -lk``; a v2 receiver sees
-    the gap as lost images).  ``port`` 0 picks a free port, announced on stderr and
-    through ``ready``.
+    the gap as lost images; a binary client first gets the stream's ``MAGIC`` header).  ``port``
+    0 picks a free port, announced on stderr and through ``ready``.
     """
-    with socket.create_server((host, port)) as server:
+    from iotbench.receiver import announce_listening, bind_server
+
+    with bind_server(host, port) as server:
         bound = server.getsockname()[1]
-        log(f"Listening on {host}:{bound}")
+        announce_listening(host, bound, "receivers on the network can connect")
         if ready:
             ready(bound)
-        writer = _ClientWriter(server)
+        writer = _ClientWriter(server, preamble=wire.MAGIC if config.fmt == "binary" else b"")
         writer.accept()  # the schedule (and v2 send times) start once someone is listening
         result = stream(config, writer, _progress, source)
         if writer.conn is not None:
@@ -246,20 +271,29 @@ def serve(config: SendConfig, port: int, host: str = "127.0.0.1",
 
 
 class _ClientWriter:
-    """A ``write`` that (re)accepts a client whenever there is none."""
+    """A ``write`` that (re)accepts a client whenever there is none.
 
-    def __init__(self, server: socket.socket):
+    The first client gets the stream's header through the stream itself; a client accepted later
+    gets ``preamble`` (the binary ``MAGIC``) first, so that it can tell the format too.
+    """
+
+    def __init__(self, server: socket.socket, preamble: bytes = b""):
         self.server = server
+        self.preamble = preamble
         self.conn: socket.socket | None = None
+        self.clients = 0
 
     def accept(self) -> None:
         self.conn, peer = self.server.accept()
+        self.clients += 1
         log(f"Client {peer[0]}:{peer[1]} connected")
 
     def __call__(self, data: bytes) -> None:
         while True:
             if self.conn is None:
                 self.accept()
+                if self.preamble and not data.startswith(self.preamble):
+                    data = self.preamble + data
             try:
                 self.conn.sendall(data)
                 return

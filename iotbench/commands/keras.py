@@ -20,7 +20,7 @@ import os
 import sys
 import tempfile
 
-from iotbench.cli import add_receiver_arguments, run_stream_classifier
+from iotbench.commands.receive import add_receiver_arguments, run_stream_classifier
 from iotbench.models import TRANSFORMS
 from iotbench.report import log
 

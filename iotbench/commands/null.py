@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from iotbench.cli import add_receiver_arguments, run_stream_classifier
+from iotbench.commands.receive import add_receiver_arguments, run_stream_classifier
 from iotbench.engines.null import NullEngine
 
 
