@@ -154,10 +154,10 @@ if json_path.is_file():
     if head:
         print("\nResNet-50 headline, images/s per batch (time to first result):")
         for i in head:
+            compile_s = "n/a" if i["compile_s"] is None else f"{i['compile_s']:.1f} s"
             print(f"  batch {i['batch']:>5}: {i['images_per_sec']:>10,.1f} img/s  ({i['ran']}; fp32 eager "
                   f"{i['fp32_eager_images_per_sec']:,.1f}, x{i['speedup_over_fp32_eager']}; first result "
-                  f"{i['time_to_first_result_s']:.1f} s, compile "
-                  f"{'n/a' if i['compile_s'] is None else f'{i['compile_s']:.1f} s'})")
+                  f"{i['time_to_first_result_s']:.1f} s, compile {compile_s})")
         best = max(head, key=lambda i: i["images_per_sec"])
         verdict = "CPU dry run, not comparable to" if best["dry_run"] else "meets" if best["meets_target"] else "below"
         print(f"  best: batch {best['batch']}, {best['images_per_sec']:,.0f} img/s on {best['device_name']}: {verdict} "
