@@ -10,6 +10,10 @@ latency stays bounded when the stream is slow.  ``infer_cifar`` keeps the origin
 and reads stdin as the original did, with the same micro-batching default: its final line
 is the original's, only reached an order of magnitude sooner (``--batch 1`` restores the
 original's speed exactly).
+
+``--runtime onnxruntime|openvino`` runs the same model converted once (cached by its sha256),
+``--precision int8`` a version calibrated on training images, ``bf16`` where the CPU has native
+bf16 (refused in one line elsewhere); the default stays TensorFlow fp32, the original's figures.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ import sys
 import tempfile
 
 from iotbench.commands.receive import add_receiver_arguments, run_stream_classifier
+from iotbench.cpu import PRECISIONS
+from iotbench.engines.edge_runtime import RUNTIMES, check_precision
 from iotbench.models import TRANSFORMS
 from iotbench.report import log
 
@@ -36,6 +42,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "training mean (default: the model's sidecar JSON, else known legacy files, else unit); "
                              "%%f values are always used as sent")
     parser.add_argument("--jit", action="store_true", help="compile the model with XLA (jit_compile=True)")
+    parser.add_argument("--runtime", choices=RUNTIMES, default="tf",
+                        help="what runs the model: TensorFlow (default, the original's), or the model converted "
+                             "to ONNX once (cached under $IOTBENCH_CACHE or ~/.cache/iotbench) for ONNX Runtime "
+                             "or OpenVINO")
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                        help="fp32 (default); int8: post-training quantization calibrated on training images "
+                             "(onnxruntime, openvino); bf16: needs a CPU with avx512_bf16 or amx_bf16")
 
 
 def configure_compat(parser: argparse.ArgumentParser) -> None:
@@ -64,17 +77,32 @@ def _quiet_native_stderr():
 
 
 def run(args: argparse.Namespace) -> int:
-    from iotbench.engines.keras_edge import KerasEdgeEngine
+    from iotbench.engines.edge_runtime import make_edge_engine
+    from iotbench.engines.keras_edge import use_bf16_math
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if not os.path.exists(args.model):  # fail before the slow TensorFlow import
         raise FileNotFoundError(f"model file not found: {args.model}")
-    with _quiet_native_stderr():
-        import keras  # noqa: F401
-        import tensorflow  # noqa: F401
-    engine = KerasEdgeEngine(args.model, batch=args.batch, input_transform=args.input_transform,
-                             jit_compile=args.jit)
+    check_precision(args.runtime, args.precision)  # a refused precision is one line, before any import
+    if args.runtime == "tf" and args.precision == "bf16":
+        use_bf16_math(args.precision)  # oneDNN reads it when TensorFlow loads
+    if args.runtime == "tf" or not _cached_conversion(args.model):
+        with _quiet_native_stderr():  # TensorFlow runs the model, or converts it once
+            import keras  # noqa: F401
+            import tensorflow  # noqa: F401
+    engine = make_edge_engine(args.runtime, args.model, batch=args.batch, precision=args.precision,
+                              input_transform=args.input_transform, jit_compile=args.jit)
     engine.warmup()
     print(f"Loaded trained model {engine.model}", flush=True)
     log(engine.describe())
-    return run_stream_classifier(args, engine, extra={"input_transform": engine.transform})
+    return run_stream_classifier(args, engine, extra={"input_transform": engine.transform, "runtime": args.runtime,
+                                                      "precision": args.precision})
+
+
+def _cached_conversion(model: str) -> bool:
+    """Whether the model's ONNX file is in the cache already (then TensorFlow need not even be imported)."""
+    from pathlib import Path
+
+    from iotbench.engines import edge_convert
+
+    return edge_convert.cached_onnx_file(Path(model)) is not None

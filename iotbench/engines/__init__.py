@@ -33,6 +33,8 @@ class Engine(Protocol):
 ENGINES = {
     "null": "iotbench.engines.null:NullEngine",
     "keras": "iotbench.engines.keras_edge:KerasEdgeEngine",
+    "onnxruntime": "iotbench.engines.onnx_edge:OnnxEdgeEngine",
+    "openvino": "iotbench.engines.openvino_edge:OpenVinoEdgeEngine",
 }
 
 

@@ -136,16 +136,40 @@ def load_model(path: Path):
     return model, lambda x: model(x, training=False)
 
 
+def use_bf16_math(precision: str) -> None:
+    """TensorFlow's bf16: oneDNN's ``ONEDNN_DEFAULT_FPMATH_MODE=BF16`` (fp32 weights, bf16 arithmetic).
+
+    oneDNN reads the variable when TensorFlow loads it, so it is set here before the import; a
+    process that already imported TensorFlow in fp32 cannot switch and is told so.
+    """
+    import os
+    import sys
+
+    from iotbench.engines.edge_runtime import check_precision
+
+    check_precision("tf", precision)
+    if os.environ.get("ONEDNN_DEFAULT_FPMATH_MODE", "").upper() == "BF16":
+        return
+    if "tensorflow" in sys.modules:
+        raise ValueError("--runtime tf --precision bf16 needs ONEDNN_DEFAULT_FPMATH_MODE=BF16 before TensorFlow "
+                         "is imported; this process already imported it")
+    os.environ["ONEDNN_DEFAULT_FPMATH_MODE"] = "BF16"
+
+
 class KerasEdgeEngine:
     """Classifies decoded CIFAR-10 batches with a Keras model (see the module docstring for the modes)."""
 
     name = "keras"
+    runtime = "tf"
 
     def __init__(self, model_path: str | Path, batch: int = 64, input_transform: str | None = None,
-                 jit_compile: bool = False):
+                 jit_compile: bool = False, precision: str = "fp32"):
         self.path = Path(model_path)
         if not self.path.exists():
             raise FileNotFoundError(f"model file not found: {self.path}")
+        self.precision = precision
+        if precision != "fp32":
+            use_bf16_math(precision)
         self.model = self.path.name
         self.batch = max(int(batch), 1)
         self.transform, self.transform_source = resolve_transform(self.path, input_transform)
@@ -238,4 +262,5 @@ class KerasEdgeEngine:
 
     def describe(self) -> str:
         mode = "one model.predict per image" if self.per_image else f"micro-batches of up to {self.batch}"
-        return f"{self.model}: {mode}; raw inputs transformed '{self.transform}' ({self.transform_source})"
+        return (f"{self.model}: TensorFlow {self.precision}, {mode}; "
+                f"raw inputs transformed '{self.transform}' ({self.transform_source})")
