@@ -40,7 +40,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   say "pip install (first time: several minutes — TensorFlow, PySpark, PyTorch)"
   quiet() { grep -v "WARNING: Location\|BuildBackendWarning\|^ *!!\|^ *\*\*\*\|careful with folders\|name as your package\|with strategy\|^ *$" || true; }
   .venv/bin/python -m pip install -q --upgrade pip 2>&1 | quiet
-  .venv/bin/python -m pip install -q -e ".[keras,spark,torch,report,dev]" 2>&1 | quiet
+  .venv/bin/python -m pip install -q -e ".[keras,spark,torch,report,edge,dev]" 2>&1 | quiet
   .venv/bin/python -m pip install -q --no-deps "bigdl-dllib-spark3==2.4.0" "bigdl-core==2.4.0.dev0" 2>&1 \
     | grep -v "dependency conflicts\|requires pyspark\|requires numpy\|requires conda-pack" || true
   echo "$want" > "$stamp"
