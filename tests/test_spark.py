@@ -14,7 +14,7 @@ import time
 import numpy as np
 import pytest
 
-from iotbench import sender, wire
+from iotbench import metrics, sender, wire
 
 pytestmark = pytest.mark.spark
 
@@ -159,10 +159,103 @@ def test_stream_accounts_for_every_line_with_garbage_injected(kind, api, spark, 
     s = result.summary()
     lines_sent = out["result"].sent + len(GARBAGE)
     assert s["sent"] == STREAM_IMAGES == out["result"].sent
-    assert s["classified"] + s["rejected"] + s["lost"] == lines_sent
-    assert s["lost"] == 0 and s["duplicated"] == 0
+    # the one accounting model: garbage that carried no sequence number of a sent image is no sent image
+    assert s["classified"] + s["rejected"] + s["lost"] == s["sent"]
+    assert (s["lost"], s["rejected"], s["garbage_lines"], s["duplicated"]) == (0, 0, len(GARBAGE), 0)
+    assert s["sequenced"] and not s["truncated"] and s["accounted"]
+    assert metrics.exit_status(s) == (metrics.EXIT_OK, None)
     assert s["classified"] == STREAM_IMAGES
     assert s["rejected_by_reason"] == dict.fromkeys(GARBAGE, 1)
     assert sum(s["per_interval_received"]) == lines_sent
     assert s["accuracy"] > 0.5
     assert 0 < s["elapsed_s"] < time.monotonic() - started
+
+
+class ScriptedSender:
+    """Serves fixed bytes to the first client on a free loopback port, then closes (a sender cut mid-stream)."""
+
+    def __init__(self, data: bytes):
+        import socket
+
+        self.data = data
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        with self.server:
+            self.server.settimeout(300)
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            with conn:
+                conn.sendall(self.data)
+
+
+def test_cut_v2_stream_is_truncated_and_closes_the_books_as_the_python_receiver(spark, keras_cnn_model, cifar_test):
+    """v2 lines 0..99 with 40..49 missing, one of them arriving with a corrupted header, and no trailer: the
+    unreadable line is attributed to a missing number, the other 9 are lost, and the stream is truncated."""
+    from iotbench.engines.spark_models import KerasUDFClassifier
+    from iotbench.engines.spark_stream import NativeStream, StreamConfig, run_stream
+
+    lines = []
+    for i in range(100):
+        body = wire.encode_v1(int(cifar_test.labels[i]), cifar_test.images[i], "%d")
+        if i == 45:
+            lines.append(b"~45:notatime:" + body)
+        elif not 40 <= i < 50:
+            lines.append(wire.v2_header(i, time.time_ns()) + body)
+    server = ScriptedSender(b"".join(lines))
+    result = run_stream(NativeStream(KerasUDFClassifier(keras_cnn_model)), spark,
+                        StreamConfig(port=server.port, interval=2.0, api="structured", empty_intervals=2,
+                                     first_data_timeout=180))
+    s = result.summary()
+    books = metrics.close_books(sent=None, truncated=True, received=91, classified=90, rejected_sequenced=0,
+                                rejected_unsequenced=1, seen=90, highest=99, duplicated=0, reordered=0)
+    assert (s["sent"], s["sent_at_least"], s["classified"], s["rejected"], s["lost"], s["garbage_lines"]) == (
+        None, 100, 90, 1, 9, 0) == (books.sent, books.sent_at_least, books.classified, books.rejected, books.lost,
+                                    books.garbage_lines)
+    assert s["truncated"] and s["accounted"]
+    assert metrics.exit_status(s)[0] == metrics.EXIT_TRUNCATED
+
+
+def test_cluster_settings_retry_a_lost_executor_local_fails_fast():
+    from iotbench.engines.spark_context import SparkSettings, spark_conf_items
+
+    def max_failures(master: str) -> str:
+        return spark_conf_items(SparkSettings(master=master, bigdl=False))["spark.task.maxFailures"]
+
+    assert max_failures("spark://127.0.0.1:7077") != "1"
+    assert max_failures("local[2]") == "1"
+
+
+CLUSTER_CHILD = """
+import sys, time
+from iotbench.engines.spark_context import StandaloneCluster
+cluster = StandaloneCluster(workers=1, cores=1, memory="1g", log_dir=sys.argv[1]).start()
+print(" ".join(map(str, cluster.groups)), flush=True)
+time.sleep(600)
+"""
+
+
+def test_standalone_cluster_leaves_no_jvm_when_its_starter_is_killed(tmp_path):
+    """SIGKILL the process that started a cluster (as a killed pytest): its watchdog stops every JVM group."""
+    import signal
+
+    pytest.importorskip("pyspark")
+    from iotbench.engines.spark_context import process_groups_alive
+
+    child = subprocess.Popen([sys.executable, "-c", CLUSTER_CHILD, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        groups = [int(g) for g in child.stdout.readline().split()]
+        assert len(groups) == 2, "the cluster did not start"
+        assert process_groups_alive(groups)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    deadline = time.monotonic() + 30
+    while process_groups_alive(groups) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert process_groups_alive(groups) == []

@@ -4,6 +4,11 @@ iotbench infer scala-stream and iotbench infer scala-imagenet-max build the jar 
 (iotbench scala build) and run it with pyspark's own spark-submit, BigDL on the class path.
 Arguments after the Spark options are the original programs' flags; the programs print the
 original's lines (see the seed README) plus our accounting line.
+
+scala-stream's exit status is the one every receiver has (iotbench.metrics.exit_status; the Scala
+program applies the same table, ported in scala/.../Accounting.scala): 0 when the books close and at
+least one image was classified, 3 truncated, 4 the identity does not close, 5 nothing classified;
+1 when the classifier failed, 2 for usage errors.
 """
 
 from __future__ import annotations
@@ -37,7 +42,12 @@ def _conf(pairs: Sequence[str] | None) -> dict[str, str]:
 
 
 def submit(main_class: str, program_args: list[str], args: argparse.Namespace) -> subprocess.CompletedProcess:
-    """Build (cached) and spark-submit ``main_class`` with ``program_args``."""
+    """Build (cached) and spark-submit ``main_class`` with ``program_args`` (a malformed master refused first)."""
+    from iotbench.commands.spark_max import check_memory
+    from iotbench.engines.spark_context import validate_master
+
+    validate_master(args.master)
+    check_memory("--driver-memory", args.driver_memory)
     jar = scala_build.build(log=log).jar
     cmd = scala_build.submit_command(jar, main_class, program_args, master=args.master,
                                      driver_memory=args.driver_memory, conf=_conf(args.conf))

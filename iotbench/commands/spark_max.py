@@ -9,6 +9,9 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import contextlib
+import re
+from collections.abc import Iterator
 from pathlib import Path
 
 from iotbench.engines.spark_context import DEFAULT_MASTER, LOG_LEVELS
@@ -119,8 +122,37 @@ def loading_line(args: argparse.Namespace) -> str:
     return f"Loading trained model from {args.model}"
 
 
+@contextlib.contextmanager
+def jvm_errors(what: str) -> Iterator[None]:
+    """JVM failures (Py4J errors, pyspark's captured exceptions) as one-line errors: ``what: java.Class: message``.
+
+    The CLI prints a RuntimeError as ``error: <its first line>`` (exit 2); a Py4J error would otherwise be
+    a Python traceback wrapped around a Java one.
+    """
+    from iotbench.engines.spark_context import java_error_line
+
+    try:
+        yield
+    except Exception as err:
+        line = java_error_line(err)
+        if line is None:
+            raise
+        raise RuntimeError(f"{what}: {line}") from None
+
+
+def check_memory(flag: str, value: str) -> str:
+    """A JVM memory size (``512m``, ``2g``); anything else is refused here, where spark-submit would only say that
+    the Java gateway exited."""
+    if not re.fullmatch(r"\d+[kmgtp]?b?", value.strip().lower()):
+        raise ValueError(f"{flag} {value!r}: expected a JVM memory size such as 512m or 2g")
+    return value.strip()
+
+
 def settings(args: argparse.Namespace, app_name: str):
     from iotbench.engines.spark_context import SparkSettings
+
+    check_memory("--driver-memory", args.driver_memory)
+    check_memory("--executor-memory", args.executor_memory)
 
     return SparkSettings(master=args.master, app_name=app_name, driver_memory=args.driver_memory,
                          executor_memory=args.executor_memory, cores_max=args.cores_max,
@@ -138,20 +170,22 @@ def run(args: argparse.Namespace) -> int:
     engine = make_engine(args)
     split = cifar10.load(args.dataset)
     images, labels = split.images[: args.images], split.labels[: args.images]
-    sc = spark_context.start(settings(args, "infer_cifar_max"))
-    try:
-        print(f"\n{loading_line(args)}", flush=True)
-        result = run_max(
-            engine, sc, images, labels, args.duration, dataset=args.dataset, partitions=args.partitions,
-            warmup=args.warmup,
-            on_start=lambda: print(f"{report.timestamp(True)}: Running inference loop for {args.duration:g} seconds "
-                                   f"on the {args.dataset} set ({len(labels)} images)", flush=True),
-            on_iteration=lambda it: print(
-                f"{report.timestamp(True)}: Iteration {it.index}: {it.images} images inferred. "
-                f"Correct predictions: {it.correct}  Pct correct: {it.correct / max(it.images, 1):.4f}", flush=True),
-        )
-    finally:
-        spark_context.stop()
+    with jvm_errors("Spark failed"):
+        sc = spark_context.start(settings(args, "infer_cifar_max"))
+        try:
+            print(f"\n{loading_line(args)}", flush=True)
+            result = run_max(
+                engine, sc, images, labels, args.duration, dataset=args.dataset, partitions=args.partitions,
+                warmup=args.warmup,
+                on_start=lambda: print(f"{report.timestamp(True)}: Running inference loop for {args.duration:g} "
+                                       f"seconds on the {args.dataset} set ({len(labels)} images)", flush=True),
+                on_iteration=lambda it: print(
+                    f"{report.timestamp(True)}: Iteration {it.index}: {it.images} images inferred. "
+                    f"Correct predictions: {it.correct}  Pct correct: {it.correct / max(it.images, 1):.4f}",
+                    flush=True),
+            )
+        finally:
+            spark_context.stop()
     print(f"{report.timestamp(True)}: Test completion: {result.images} images inferred in {result.elapsed_s:.1f} sec "
           f"or {result.images_per_sec:.1f} images/second", flush=True)
     print(summary_line(result.summary()), flush=True)

@@ -6,6 +6,10 @@ Examples:
   iotbench infer spark-stream --engine native --api structured -p 10000 -r 5
   send_images_cifar_stream -i 1000 -t 10000 | nc -lk 10000 &
   infer_cifar_stream -md models/bigdl_cnn.bigdl -mw models/bigdl_cnn.bin -i 127.0.0.1 -p 10000 -r 10
+
+Exit status (as every receiver, see iotbench.metrics.exit_status): 0 when every image is accounted for
+and at least one was classified; 3 when the stream went quiet without its end marker (truncated);
+4 when sent != classified + rejected + lost; 5 when nothing was classified; 2 for errors.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import argparse
 from iotbench.commands.spark_max import (
     add_spark_arguments,
     check_model_options,
+    jvm_errors,
     loading_line,
     make_classifier,
     settings,
@@ -61,9 +66,9 @@ def make_engine(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from iotbench import report
+    from iotbench import metrics, report
     from iotbench.engines import spark_context
-    from iotbench.engines.spark_stream import StreamConfig, run_stream
+    from iotbench.engines.spark_stream import StreamConfig
 
     check_model_options(args)
     if args.empty_intervals < 1:
@@ -78,6 +83,25 @@ def run(args: argparse.Namespace) -> int:
         spark_settings.conf["spark.streaming.receiver.maxRate"] = str(args.max_rate)
     config = StreamConfig(host=args.host, port=args.port, interval=args.interval, api=args.api,
                           empty_intervals=args.empty_intervals, first_data_timeout=args.first_data_timeout)
+    with jvm_errors("Spark failed"):
+        result = _stream(args, engine, spark_settings, config)
+    summary = result.summary()
+    print(f"\n{completion_line(summary)}", flush=True)
+    print(report.extra_line(summary), flush=True)
+    status, reason = metrics.exit_status(summary)
+    if reason:
+        report.log(reason)
+    if args.json:
+        report.write_json(args.json, {**summary, "exit_status": status, "machine": report.machine()})
+    return status
+
+
+def _stream(args: argparse.Namespace, engine, spark_settings, config):
+    """Start Spark, classify the stream with the original's console lines, stop Spark; returns the StreamResult."""
+    from iotbench import report
+    from iotbench.engines import spark_context
+    from iotbench.engines.spark_stream import run_stream
+
     sc = spark_context.start(spark_settings)
     try:
         loaded = loading_line(args).replace("Loading trained model from", "Loaded trained model")
@@ -95,19 +119,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"{report.timestamp(True)}: Stopping stream", flush=True)
     finally:
         spark_context.stop()
-    summary = result.summary()
-    print(f"\n{completion_line(summary)}", flush=True)
-    print(report.extra_line(summary), flush=True)
-    if args.json:
-        report.write_json(args.json, {**summary, "machine": report.machine()})
-    return 0 if summary["classified"] or not args.first_data_timeout else 1
+    return result
 
 
 def completion_line(s: dict) -> str:
     """The original's final line, with our measured active time instead of its fixed subtractions."""
-    pct = 100 * s["accuracy"] if s["accuracy"] is not None else 0.0
+    pct = "n/a" if s["accuracy"] is None else f"{100 * s['accuracy']:.1f}"
+    rate = "n/a" if s["images_per_sec"] is None else f"{s['images_per_sec']:.0f}"
     return (f"{_ts()}: {s['classified']} images received in {s['elapsed_s']:.1f} seconds ({s['intervals']} intervals), "
-            f"or {s['images_per_sec']:.0f} images/second  Correct predictions: {s['correct']}  Pct correct: {pct:.1f}"
+            f"or {rate} images/second  Correct predictions: {s['correct']}  Pct correct: {pct}"
             f"  [engine {s['engine']}, {s['api']}, master {s['master']}; empty tail {s['empty_tail_s']:.1f} s "
             "not counted]")
 

@@ -21,11 +21,18 @@ apply exactly the same ones:
 A standalone cluster (:class:`StandaloneCluster`) is started from the installed pyspark's own
 launcher (``bin/spark-class …deploy.master.Master`` / ``…deploy.worker.Worker``, which is what
 ``sbin/start-master.sh`` and ``start-worker.sh`` run; the pip wheel ships no ``start-*.sh``),
-loopback only, and stopped by the process ids it started.
+loopback only, each JVM in its own process group under a watchdog that stops the groups when the
+process that started them dies (a killed pytest leaves no JVM behind), and stopped by those process
+groups.
+
+Masters are checked before anything starts (:func:`validate_master`): ``local[N]`` and
+``spark://HOST:PORT`` only, so a typo or spark-submit's ``yarn``/``k8s://`` is one line, not a Py4J
+page; JVM failures become one line naming the Java class (:func:`java_error_line`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -182,6 +189,10 @@ def log4j_file(level: str) -> Path:
         # Stopping a streaming context always logs receiver errors; the original advised hiding them.
         "logger.streaming.name = org.apache.spark.streaming\n"
         "logger.streaming.level = error\n"
+        # A failed streaming query is re-raised as one line naming its Java error (engines/spark_stream.py);
+        # below INFO its log line and trace would say it twice.
+        "logger.microbatch.name = org.apache.spark.sql.execution.streaming.MicroBatchExecution\n"
+        f"logger.microbatch.level = {'fatal' if level in QUIET_LEVELS else level.lower()}\n"
         # pyspark starts the driver as a shell; Spark then sets its console to this logger's level (WARN when
         # it has none) and prints "Setting default log level to WARN" -- give it ours.
         "logger.repl.name = org.apache.spark.repl.Main\n"
@@ -237,7 +248,8 @@ def spark_conf_items(settings: SparkSettings) -> dict[str, str]:
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.sql.shuffle.partitions": "4",
         "spark.python.worker.reuse": "true",
-        "spark.task.maxFailures": "1",
+        # local mode: a failed task is a bug, fail at once; a cluster retries a task whose executor was lost
+        "spark.task.maxFailures": "4" if settings.is_cluster else "1",
     })
     if settings.is_cluster:
         # Executors get their environment from the worker that launches them, not from the driver.
@@ -259,11 +271,86 @@ def _read_conf(path: Path) -> dict[str, str]:
     return out
 
 
+_LOCAL = re.compile(r"local(\[(\d+|\*)(,\d+)?\])?")
+_STANDALONE = re.compile(r"spark://[^\s:,/]+:\d{1,5}(,[^\s:,/]+:\d{1,5})*")
+#: spark-submit's cluster managers, which need its launcher (and Hadoop/Kubernetes configuration) around them
+_UNSUPPORTED = ("yarn", "k8s://", "mesos://", "local-cluster[")
+MASTER_HINT = "use --master spark://HOST:PORT (a standalone cluster) or local[N] (N cores, * for all)"
+
+
+def validate_master(master: str) -> None:
+    """Refuse, in one line, a master these programs cannot start: malformed, or a spark-submit-only manager.
+
+    Without this check ``local[x]`` is a page of Py4J trace and ``yarn`` a "Java gateway process exited".
+    """
+    if _LOCAL.fullmatch(master) or _STANDALONE.fullmatch(master):
+        return
+    if master.startswith(_UNSUPPORTED):
+        raise ValueError(f"--master {master}: spark-submit's cluster managers (yarn, k8s://, mesos://) are not "
+                         f"supported here yet; {MASTER_HINT}")
+    raise ValueError(f"--master {master!r} is not a Spark master URL; {MASTER_HINT}")
+
+
+def _python_error(text: str) -> str | None:
+    """The exception line of a Python traceback inside a JVM message (a failed Python worker), or None."""
+    lines = text.splitlines()
+    starts = [i for i, line in enumerate(lines) if "Traceback (most recent call last)" in line]
+    if not starts:
+        return None
+    found = None
+    for line in lines[starts[-1] + 1:]:
+        if line.startswith(("\tat ", "\t... ")) or line.startswith(" ") and found:
+            break
+        if line.strip() and not line.startswith(" "):
+            found = line.strip()
+    return found
+
+
+def java_error_line(err: BaseException, root: bool = False) -> str | None:
+    """``java.Class: first line of the message`` of a JVM error reaching Python, or None for other errors.
+
+    Covers Py4J's ``Py4JJavaError`` (and its other errors) and pyspark's captured exceptions
+    (``StreamingQueryException``, ``AnalysisException``…).  A failed Python worker's traceback is
+    reduced to its exception line: a user sees what went wrong, never a page.  ``root``: the innermost
+    cause of a captured exception (a failed streaming query's own error, e.g. ``java.net.ConnectException``).
+    """
+    try:
+        from py4j.protocol import Py4JError, Py4JJavaError
+        from pyspark.errors.exceptions.captured import CapturedException
+    except ImportError:
+        return None
+    if isinstance(err, CapturedException):
+        while root and isinstance(err.cause, CapturedException):
+            err = err.cause
+        text = err.stackTrace or f"{type(err).__name__}: {err.desc}"
+        if not text.strip().startswith(("org.", "java.", "scala.", "com.")):
+            text = f"{type(err).__name__}: {err.desc}\n{text}"
+    elif isinstance(err, Py4JJavaError):
+        try:
+            text = str(err.java_exception.toString())
+            full = str(err)
+        except Exception:  # the gateway is gone: the message Py4J kept
+            full = str(err)
+            text = full.partition("\n: ")[2] or full
+        text = text + "\n" + full
+    elif isinstance(err, Py4JError):
+        text = str(err)
+    else:
+        return None
+    first = text.strip().splitlines()[0] if text.strip() else type(err).__name__
+    if "Traceback (most recent call last)" in first:
+        python = _python_error(text)
+        first = first.split("Traceback (most recent call last)")[0].rstrip() + (f" {python}" if python else "")
+    return first
+
+
 def check_master(master: str, timeout_s: float = 5.0) -> None:
-    """Fail fast, with one line naming the URL, when a ``spark://`` master does not answer.
+    """Refuse a malformed master (:func:`validate_master`), and fail fast, with one line naming the URL, when a
+    ``spark://`` master does not answer.
 
     Without this, SparkContext retries for minutes before giving up.
     """
+    validate_master(master)
     if not master.startswith("spark://"):
         return
     for hostport in master[len("spark://"):].split(","):
@@ -327,10 +414,55 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+#: The watchdog of a standalone cluster: reads the process groups to guard, one per line, from its stdin (a
+#: pipe only the starting process holds); "done" means they were stopped already.  At end of file without it --
+#: the starting process died, however -- it stops the groups: SIGTERM (a worker's shutdown stops its
+#: executors), then SIGKILL for what is left after 10 s.
+_WATCHDOG = """
+import os, signal, sys, time
+groups = []
+for line in sys.stdin:
+    if line.strip() == "done":
+        sys.exit(0)
+    groups.append(int(line))
+def alive(g):
+    try:
+        os.killpg(g, 0)
+        return True
+    except OSError:
+        return False
+for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 0.0)):
+    for g in groups:
+        try:
+            os.killpg(g, sig)
+        except OSError:
+            pass
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline and any(alive(g) for g in groups):
+        time.sleep(0.2)
+"""
+
+
+def process_groups_alive(groups: set[int] | list[int]) -> list[int]:
+    """Ids of the running processes (zombies excepted) in any of the process ``groups`` (Linux ``/proc``)."""
+    wanted, found = set(groups), []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if fields and fields[0] != "Z" and int(fields[2]) in wanted:
+            found.append(int(stat.parent.name))
+    return found
+
+
 class StandaloneCluster:
     """A Spark standalone master plus ``workers`` workers on loopback, each offering ``cores`` cores.
 
-    Started from the installed pyspark (``bin/spark-class``); logs go to ``log_dir``.
+    Started from the installed pyspark (``bin/spark-class``); logs go to ``log_dir``.  Each daemon runs in
+    its own process group (its executors join the worker's), guarded by a watchdog process: if the process
+    that started the cluster dies without :meth:`stop` (a killed pytest), the watchdog stops the groups, so
+    no JVM outlives it.  :meth:`stop` stops the groups itself and :meth:`survivors` lists what is left.
     """
 
     MASTER = "org.apache.spark.deploy.master.Master"
@@ -343,6 +475,17 @@ class StandaloneCluster:
         self.port = free_port()
         self.url = f"spark://127.0.0.1:{self.port}"
         self.procs: list[subprocess.Popen] = []
+        self.groups: list[int] = []  # process group of each daemon (its pid: started in a new session)
+        self.watchdog: subprocess.Popen | None = None
+
+    def _guard(self, pgid: int) -> None:
+        """Hand ``pgid`` to the watchdog (started with the first daemon)."""
+        if self.watchdog is None:
+            self.watchdog = subprocess.Popen([sys.executable, "-c", _WATCHDOG], stdin=subprocess.PIPE,
+                                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                             start_new_session=True, text=True)
+        self.watchdog.stdin.write(f"{pgid}\n")
+        self.watchdog.stdin.flush()
 
     def _launch(self, name: str, *args: str) -> Path:
         env = prepare_environment(dict(os.environ))
@@ -350,10 +493,13 @@ class StandaloneCluster:
         env["SPARK_DAEMON_JAVA_OPTS"] = f"-Dlog4j2.configurationFile=file:{log4j_file('INFO')}"
         log = self.log_dir / f"{name}.log"
         with open(log, "wb") as out:
-            self.procs.append(subprocess.Popen(
+            proc = subprocess.Popen(
                 [str(spark_home() / "bin" / "spark-class"), *args],
-                stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
-            ))
+                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True,
+            )
+        self.procs.append(proc)
+        self.groups.append(proc.pid)
+        self._guard(proc.pid)
         return log
 
     def start(self, timeout_s: float = 90.0) -> StandaloneCluster:
@@ -381,20 +527,37 @@ class StandaloneCluster:
         self.stop()
         raise RuntimeError(f"standalone cluster did not start ({log.name}):\n{tail}")
 
-    def stop(self) -> None:
-        """Terminate the workers, then the master (each by the process group it was started in)."""
-        for proc in reversed(self.procs):
-            if proc.poll() is None:
-                try:
-                    os.killpg(proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    continue
-        for proc in self.procs:
+    def survivors(self) -> list[int]:
+        """Processes still running in the cluster's process groups (daemons, executors, their children)."""
+        return process_groups_alive(self.groups)
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        """Stop the workers' groups (with their executors), then the master's: SIGTERM, SIGKILL when late."""
+        for pgid in reversed(self.groups):
             try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
+                os.killpg(pgid, signal.SIGTERM)
+            except ProcessLookupError:
+                continue
+        for proc in self.procs:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout_s)
+        deadline = time.monotonic() + timeout_s
+        while self.survivors() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if self.survivors():
+            for pgid in self.groups:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pgid, signal.SIGKILL)
+        for proc in self.procs:
+            proc.wait(5)
+        if self.watchdog is not None:
+            try:
+                self.watchdog.stdin.write("done\n")
+                self.watchdog.stdin.close()
+            except OSError:  # already gone
+                pass
+            self.watchdog.wait(5)
+            self.watchdog = None
         self.procs.clear()
 
     def __enter__(self) -> StandaloneCluster:

@@ -9,9 +9,13 @@ interval reports what arrived and how much was right, and the stream stops after
   occupies one executor core, and ``spark.streaming.receiver.maxRate`` bounds it);
 - ``structured``: Structured Streaming's ``socket`` source + ``foreachBatch`` (reads on the driver).
 
-Lines are decoded per partition with :func:`iotbench.wire.decode_lines` (v1 and v2, bad lines
-rejected with a reason); the driver accounts with :class:`iotbench.metrics.RunMetrics`, so v2
-sequence numbers give lost/duplicated/reordered counts and ``sent = classified + rejected + lost``.
+Lines are decoded per partition with :func:`iotbench.wire.decode_blocks` (v1 and v2, bad lines
+rejected with a reason); the driver accounts with :class:`iotbench.metrics.RunMetrics`, the one
+accounting model of every receiver (:func:`iotbench.metrics.close_books`): v2 sequence numbers give
+lost/duplicated/reordered counts and ``sent = classified + rejected + lost``, unreadable lines are
+first attributed to missing numbers and the rest counted as ``garbage_lines``, a v1 stream has no
+loss figure, and a stream that went quiet without its end marker (the empty line or the v2
+trailer) is ``truncated``, with ``sent_at_least`` from its sequence numbers.
 
 Time: from the first image's send time (v2) — or the start of the first non-empty interval (v1) —
 to the end of the last non-empty interval's classification.  The empty tail is measured and
@@ -58,6 +62,7 @@ class Outcome:
     rejected: list[tuple[str, bytes]] = field(default_factory=list)
     rejected_seq: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     sent_total: int | None = None
+    ended: bool = False  # the end marker (an empty line) was among the lines
 
     @property
     def correct(self) -> int:
@@ -94,7 +99,6 @@ class StreamResult:
             "empty_tail_s": round(self.empty_tail_s, 3),
             "per_interval_received": [i.received for i in self.intervals],
             "per_interval_correct": [i.correct for i in self.intervals],
-            "accounted": self.metrics.accounted(),
         })
         return s
 
@@ -107,14 +111,17 @@ def _as_bytes(lines) -> list[bytes]:
     return [line.encode("latin-1") if isinstance(line, str) else line for line in lines if line]
 
 
-def decode_partition(lines: Iterator) -> Iterator[wire.Decoded]:
-    """``Decoded`` blocks of one pixel scale each per partition (one, unless lines mix %f and %d), parsed at once.
+def decode_partition(lines: Iterator) -> Iterator[tuple[bool, wire.Decoded]]:
+    """``(ended, Decoded)`` per block of one pixel scale (one, unless lines mix %f and %d), parsed at once.
 
-    Raw 0-255 images are kept as uint8: the block is cached between the accounting pass and the
-    prediction pass, and a quarter of float32's size is that much less to pickle and store.
+    ``ended`` (first block only) says the partition held the end marker, an empty line.  Raw 0-255
+    images are kept as uint8: the block is cached between the accounting pass and the prediction
+    pass, and a quarter of float32's size is that much less to pickle and store.
     """
-    for d in wire.decode_blocks(_as_bytes(lines)):
-        yield dataclasses.replace(d, images=d.images.astype(np.uint8)) if d.raw else d
+    lines = list(lines)
+    ended = any(not line for line in lines)
+    for i, d in enumerate(wire.decode_blocks(_as_bytes(lines))):
+        yield ended and i == 0, dataclasses.replace(d, images=d.images.astype(np.uint8)) if d.raw else d
 
 
 def warmup_lines(sc) -> list[str]:
@@ -128,8 +135,9 @@ def warmup_lines(sc) -> list[str]:
     return [line] * (4 * max(sc.defaultParallelism, 1))
 
 
-def _meta(d: wire.Decoded) -> tuple:
-    return d.labels, d.seq, d.sent_ns, d.rejected, d.rejected_seq, d.sent_total
+def _meta(block: tuple[bool, wire.Decoded]) -> tuple:
+    ended, d = block
+    return d.labels, d.seq, d.sent_ns, d.rejected, d.rejected_seq, d.sent_total, ended
 
 
 def outcome_from_meta(metas: list[tuple], predicted: np.ndarray) -> Outcome:
@@ -143,6 +151,7 @@ def outcome_from_meta(metas: list[tuple], predicted: np.ndarray) -> Outcome:
         out.rejected_seq = np.concatenate([m[4] for m in metas]).astype(np.int64)
         totals = [m[5] for m in metas if m[5] is not None]
         out.sent_total = max(totals) if totals else None
+        out.ended = any(m[6] for m in metas)
     out.received = len(out.labels) + len(out.rejected)
     return out
 
@@ -169,7 +178,8 @@ class BigDLStream:
         try:
             metas = decoded.map(_meta).collect()
             if sum(len(m[0]) for m in metas):
-                predicted = self.classifier.predict_blocks(decoded.map(lambda d: (d.images, d.labels, d.raw)))
+                predicted = self.classifier.predict_blocks(decoded.map(lambda b: (b[1].images, b[1].labels,
+                                                                                  b[1].raw)))
             else:
                 predicted = np.empty(0, np.int64)
         finally:
@@ -193,7 +203,13 @@ def _decode_and_classify(classify: Callable) -> Callable:
         import pandas as pd
 
         for pdf in batches:
-            for d in wire.decode_blocks(_as_bytes(pdf.iloc[:, 0].tolist())):  # one scale per block
+            values = pdf.iloc[:, 0].tolist()
+            if any(not v for v in values):  # the end marker, an empty line
+                rows = {key: [] for key in ("kind", "label", "seq", "sent_ns", "total", "reason", "sample",
+                                            "predicted")}
+                _append(rows, "ended")
+                yield pd.DataFrame(rows)
+            for d in wire.decode_blocks(_as_bytes(values)):  # one scale per block
                 predicted = classify(d.images, d.raw) if len(d) else []
                 rows = {
                     "kind": ["image"] * len(d), "label": d.labels.tolist(), "seq": d.seq.tolist(),
@@ -268,6 +284,7 @@ class NativeStream:
         out.rejected_seq = out.rejected_seq[out.rejected_seq >= 0]
         totals = pdf.loc[kind == "end", "total"]
         out.sent_total = int(totals.max()) if len(totals) else None
+        out.ended = bool((kind == "ended").any())
         out.received = len(out.labels) + len(out.rejected)
         return out
 
@@ -289,6 +306,7 @@ class _Run:
         self.done = threading.Event()
         self.error: BaseException | None = None
         self.started = False
+        self.ended = False  # the end marker (empty line or v2 trailer) arrived
         self.consecutive_empty = 0
         self.last_data_end: float | None = None  # monotonic time the last non-empty interval finished
         self.last_data_end_ns = 0
@@ -304,7 +322,7 @@ class _Run:
         try:
             t0 = time.perf_counter()
             outcome = process()
-            if outcome.received == 0 and outcome.sent_total is None:
+            if outcome.received == 0 and outcome.sent_total is None and not outcome.ended:
                 self.empty()
                 return
             self.account(outcome, interval_start_ns, time.perf_counter() - t0)
@@ -331,18 +349,22 @@ class _Run:
         m = self.result.metrics
         if o.sent_total is not None:
             m.sent = o.sent_total
-        if o.received == 0:  # only the v2 trailer: nothing to report for this interval
+        self.ended = self.ended or o.ended or o.sent_total is not None
+        if o.received == 0:  # only the end marker: nothing to report for this interval
             return
         stamped = o.sent_ns[o.sent_ns > 0]
         first_ns = max(int(stamped.min()) if len(stamped) else interval_start_ns, self.stream_start_ns)
         if m.first_received_ns is None or first_ns < m.first_received_ns:
             m.first_received_ns = first_ns
         m.received += o.received
-        for reason, sample in m.reject(o.rejected, o.rejected_seq):
+        for reason, sample in m.reject(o.rejected, None):
             if self.log_rejected:
                 self.log_rejected(reason, sample)
-        if len(o.labels):
-            m.record(o.labels, o.predicted, o.seq, o.sent_ns)
+        for kind, run in _arrival_runs(o.seq, o.rejected_seq):  # the sequence tracker sees them in order
+            if kind == "rejected":
+                m.reject([], o.rejected_seq[run])
+            else:
+                m.record(o.labels[run], o.predicted[run], o.seq[run], o.sent_ns[run])
         self.started = True
         self.consecutive_empty = 0
         self.last_data_end = time.monotonic()
@@ -352,6 +374,35 @@ class _Run:
         self.result.intervals.append(interval)
         if self.on_interval:
             self.on_interval(interval)
+
+
+def _arrival_runs(seq: np.ndarray, rejected_seq: np.ndarray) -> list[tuple[str, slice]]:
+    """Classified and rejected sequence numbers of one interval as runs in their likely arrival order.
+
+    The decoder keeps each kind in line order but not their interleaving; merging the two by value
+    (like merge sort's last step) restores it for an ordered stream, so a rejected line in the middle
+    of an interval does not make the images before it look reordered.  Each kind's own order is
+    kept: a reordered image still counts as reordered.
+    """
+    if not len(rejected_seq):
+        return [("classified", slice(0, len(seq)))] if len(seq) else []
+    if not len(seq):
+        return [("rejected", slice(0, len(rejected_seq)))]
+    a, b = seq.tolist(), rejected_seq.tolist()
+    runs: list[tuple[str, slice]] = []
+    i = j = 0
+    while i < len(a) or j < len(b):
+        take_a = j == len(b) or (i < len(a) and a[i] <= b[j])
+        kind, start = ("classified", i) if take_a else ("rejected", j)
+        if take_a:
+            while i < len(a) and (j == len(b) or a[i] <= b[j]):
+                i += 1
+            runs.append((kind, slice(start, i)))
+        else:
+            while j < len(b) and (i == len(a) or b[j] < a[i]):
+                j += 1
+            runs.append((kind, slice(start, j)))
+    return runs
 
 
 def run_stream(engine, sc, config: StreamConfig, *, on_start: Callable[[], None] | None = None,
@@ -368,6 +419,8 @@ def run_stream(engine, sc, config: StreamConfig, *, on_start: Callable[[], None]
     runner(engine, sc, config, state, on_start, began)
     if state.error is not None:
         raise state.error
+    # quiet without its end marker: the sender was killed or the connection cut (nothing arrived: not a stream)
+    result.metrics.truncated = state.started and not state.ended
     if state.last_data_end is not None:
         result.empty_tail_s = time.monotonic() - state.last_data_end
         result.metrics.last_classified_ns = state.last_data_end_ns
@@ -409,7 +462,7 @@ def _run_dstream(engine, sc, config: StreamConfig, state: _Run, on_start, began:
 
 
 def _run_structured(engine, sc, config: StreamConfig, state: _Run, on_start, began: float) -> None:
-    from iotbench.engines.spark_context import sql_session
+    from iotbench.engines.spark_context import java_error_line, sql_session
 
     spark = sql_session(sc)
     lines = (spark.readStream.format("socket").option("host", config.host).option("port", config.port).load())
@@ -427,9 +480,15 @@ def _run_structured(engine, sc, config: StreamConfig, state: _Run, on_start, beg
         # Structured Streaming runs no batch for an interval without data: count empty intervals here.
         counted = 0
         while not state.done.is_set() and not _timed_out(state, config, began):
-            if query.exception() is not None:
-                raise RuntimeError(f"streaming query failed: {query.exception()}")
-            query.awaitTermination(0.2)
+            try:
+                failure = query.exception()
+                if failure is None:
+                    query.awaitTermination(0.2)  # raises the query's failure too
+            except Exception as err:  # pyspark's StreamingQueryException
+                failure = err
+            if failure is not None:
+                line = java_error_line(failure, root=True) or str(failure).strip().splitlines()[0]
+                raise RuntimeError(f"streaming query failed: {line}") from None
             if state.last_data_end is not None and not state.busy:
                 # quiet since the last batch ended: a batch that takes several intervals is busy, not empty
                 since = max(state.last_data_end, state.last_batch_end)
