@@ -17,7 +17,7 @@ import pytest
 
 from fixtures.scala import run_scala_stream, start_scala_sender
 from fixtures.sender import start_sender
-from iotbench import scala_build
+from iotbench import metrics, scala_build
 from iotbench.report import extra_info
 
 pytestmark = pytest.mark.scala
@@ -63,13 +63,14 @@ def test_scala_stream(benchmark, request, scala_jar, sizes, tmp_path, sender, wi
     run, sent = runs[-1]
     assert run.returncode == 0, run.errors()
     s = run.summary
-    # Without the sender's count (no v2 trailer: the original's comma format) the receiver cannot tell a
-    # lost image from one never sent; it prints 0, which is not a measurement.
-    lost = s["lost"] if s.get("sent") is not None else None
+    # Without sequence numbers (the original's comma format) loss is not measurable: the program reports None.
     benchmark.extra_info.update(extra_info(s, engine="bigdl-scala-stream", model=bigdl_model.path.name, batch=64,
-                                           wire=wire, sender=sender, master="local[2]", lost=lost,
+                                           wire=wire, sender=sender, master="local[2]", lost=s["lost"],
                                            sender_sent=sent))
-    assert sent == n and s["classified"] == n and s["rejected"] == 0 and s["lost"] == 0  # every image accounted for
+    assert sent == n and s["classified"] == n and s["rejected"] == 0
+    assert s["lost"] == (0 if s["sequenced"] else None)
+    # every image accounted for, by the rule every receiver's exit status follows (metrics.exit_status)
+    assert metrics.exit_status(s) == (metrics.EXIT_OK, None) == (s["exit_status"], None)
     expected = bigdl_model.expected_accuracy(n)
     if n == 10_000:
         expected = bigdl_model.card["test_accuracy"]

@@ -35,6 +35,7 @@ from pathlib import Path
 import pytest
 
 from fixtures.sender import start_sender
+from iotbench import metrics
 from iotbench.report import extra_info
 
 pytestmark = pytest.mark.spark
@@ -172,6 +173,8 @@ def assert_stream_accounting(summary: dict, images: int) -> None:
     assert summary["sent"] == images
     assert summary["classified"] + summary["rejected"] + summary["lost"] == summary["sent"]
     assert summary["lost"] == 0
+    # the identity through the function every receiver's exit status comes from
+    assert metrics.exit_status(summary) == (metrics.EXIT_OK, None)
 
 
 @pytest.mark.slow

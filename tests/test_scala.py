@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from fixtures.scala import LineServer, run_scala_stream, start_scala_sender
-from iotbench import scala_build, wire
+from iotbench import metrics, scala_build, wire
 from iotbench.data import cifar10_bin
 
 pytestmark = pytest.mark.scala
@@ -134,12 +134,21 @@ def test_stream_classifier_accounts_for_every_line(scala_jar, bigdl_resnet887, c
         run = run_scala_stream(scala_jar, server.port, bigdl_resnet887.path, tmp_path, batch=32)
     finally:
         server.close()
-    assert run.returncode == 0, run.errors()
     s = run.summary
     assert s["classified"] == n and s["received"] == n + len(reasons)
     assert s["rejected_by_reason"] == reasons
+    # the Scala port of close_books says what the Python one says about the same counts: the v2 lines are
+    # 0..29 without a gap, so the five unreadable lines are garbage, and v1 images beside a sequenced stream
+    # make the books not close (exit 4), as for the Python receiver
+    v2 = n // 4
+    books = metrics.close_books(sent=None, truncated=False, received=s["received"], classified=n,
+                                rejected_sequenced=0, rejected_unsequenced=len(reasons), seen=v2, highest=v2 - 1,
+                                duplicated=0, reordered=0)
+    assert (s["rejected"], s["lost"], s["garbage_lines"], s["sent_at_least"], s["accounted"]) == (
+        books.rejected, books.lost, books.garbage_lines, books.sent_at_least, books.closes())
+    assert run.returncode == metrics.exit_status(s)[0] == s["exit_status"], run.errors()
     assert s["correct"] == round(bigdl_resnet887.expected_accuracy(n) * n)  # each image, its own prediction
-    assert s["ended_cleanly"] and s["lost"] == 0
+    assert s["ended_cleanly"] and not s["truncated"]
     assert "images received in interval" in run.stdout and "Stopping stream" in run.stdout
     assert f"{n} images received in " in run.stdout and "predicted correctly" in run.stdout
 
@@ -154,6 +163,7 @@ def test_stream_classifier_takes_the_jvm_sender(scala_jar, bigdl_resnet20, tmp_p
     assert run.returncode == 0, run.errors()
     s = run.summary
     assert (s["classified"], s["sent"], s["lost"], s["rejected"]) == (n, n, 0, 0)
+    assert metrics.exit_status(s) == (metrics.EXIT_OK, None) and s["accounted"] and s["sequenced"]
     assert s["correct"] == round(bigdl_resnet20.expected_accuracy(n) * n)
     assert s["p50_ms"] is not None
 
@@ -248,8 +258,10 @@ def test_original_workflow_through_real_nc(scala_jar, bigdl_resnet887, tmp_path)
         java.kill()
         nc.wait()
         java.wait()
-    assert run.returncode == 0, run.errors()
+    # the original's format has no end marker: the stream cannot be told from a cut one (exit 3, as every receiver)
+    assert run.returncode == metrics.EXIT_TRUNCATED, run.errors()
     s = run.summary
-    assert s["classified"] == n and s["rejected"] == 0 and not s["ended_cleanly"]
+    assert s["classified"] == n and s["rejected"] == 0 and not s["ended_cleanly"] and s["truncated"]
+    assert s["lost"] is None and not s["sequenced"]
     assert s["correct"] == round(bigdl_resnet887.expected_accuracy(n) * n)
     assert "No input" in run.stdout and "Stopping stream" in run.stdout

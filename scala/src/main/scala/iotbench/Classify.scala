@@ -21,7 +21,8 @@ final case class StreamCounts(
   correct: Long = 0,
   rejected: Map[String, Long] = Map.empty,
   samples: Vector[String] = Vector.empty, // first few rejected lines, truncated
-  seqs: Array[Long] = Array.empty, // v2 sequence numbers seen (classified or rejected)
+  seqs: Array[Long] = Array.empty, // v2 sequence numbers seen (classified or rejected), in arrival order
+  seqKinds: Array[Byte] = Array.empty, // of each of seqs: StreamCounts.Wrong, Right (classified) or Rejected
   latenciesUs: Array[Long] = Array.empty, // v2: classified time - send time
   firstUs: Long = Long.MaxValue, // first line received
   eofUs: Long = 0, // sender closed the connection
@@ -35,9 +36,16 @@ final case class StreamCounts(
   def merge(o: StreamCounts): StreamCounts = StreamCounts(
     lines + o.lines, classified + o.classified, correct + o.correct,
     (rejected.keySet ++ o.rejected.keySet).map(k => k -> (rejected.getOrElse(k, 0L) + o.rejected.getOrElse(k, 0L))).toMap,
-    (samples ++ o.samples).take(Classify.MaxSamples), seqs ++ o.seqs, latenciesUs ++ o.latenciesUs,
+    (samples ++ o.samples).take(Classify.MaxSamples), seqs ++ o.seqs, seqKinds ++ o.seqKinds,
+    latenciesUs ++ o.latenciesUs,
     math.min(firstUs, o.firstUs), math.max(eofUs, o.eofUs), math.max(eofLines, o.eofLines), ended || o.ended,
     math.max(sentTotal, o.sentTotal), errors ++ o.errors)
+}
+
+object StreamCounts {
+  val Wrong: Byte = 0
+  val Right: Byte = 1
+  val Rejected: Byte = 2
 }
 
 object Classify {
@@ -73,11 +81,13 @@ object Classify {
     val buf = new Array[Float](batch * Wire.Pixels)
     val labels = new Array[Int](batch)
     val sent = new Array[Long](batch)
+    val seqAt = new Array[Int](batch) // index into seqs of each batched image with a sequence number, else -1
     var k = 0
     var (nLines, classified, correct) = (0L, 0L, 0L)
     val rejected = mutable.Map.empty[String, Long]
     val samples = mutable.ArrayBuffer.empty[String]
     val seqs = mutable.ArrayBuilder.make[Long]
+    val kinds = mutable.ArrayBuffer.empty[Byte]
     val latencies = mutable.ArrayBuilder.make[Long]
     var (firstUs, eofUs, eofLines, ended, sentTotal) = (Long.MaxValue, 0L, -1L, false, -1L)
     val errors = mutable.ArrayBuffer.empty[String]
@@ -88,6 +98,7 @@ object Classify {
       var i = 0
       while (i < k) {
         if (predicted(i) == labels(i)) correct += 1
+        if (seqAt(i) >= 0) kinds(seqAt(i)) = if (predicted(i) == labels(i)) StreamCounts.Right else StreamCounts.Wrong
         if (sent(i) > 0) latencies += doneUs - sent(i) / 1000
         i += 1
       }
@@ -98,7 +109,7 @@ object Classify {
     def reject(reason: String, line: String, seq: Long): Unit = {
       rejected(reason) = rejected.getOrElse(reason, 0L) + 1
       if (samples.size < MaxSamples) samples += s"$reason: ${line.take(60)}"
-      if (seq >= 0) seqs += seq
+      if (seq >= 0) { seqs += seq; kinds += StreamCounts.Rejected }
     }
 
     for (line <- lines) {
@@ -118,7 +129,8 @@ object Classify {
             else {
               labels(k) = label
               sent(k) = sentNs
-              if (seq >= 0) seqs += seq
+              seqAt(k) = -1
+              if (seq >= 0) { seqAt(k) = kinds.length; seqs += seq; kinds += StreamCounts.Wrong }
               k += 1
               if (k == batch) flush()
             }
@@ -129,7 +141,8 @@ object Classify {
       }
     }
     flush()
-    StreamCounts(nLines, classified, correct, rejected.toMap, samples.toVector, seqs.result(), latencies.result(),
+    StreamCounts(nLines, classified, correct, rejected.toMap, samples.toVector, seqs.result(), kinds.toArray,
+      latencies.result(),
       firstUs, eofUs, eofLines, ended, sentTotal, errors.toVector)
   }
 }

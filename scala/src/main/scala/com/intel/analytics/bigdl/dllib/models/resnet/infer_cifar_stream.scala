@@ -15,6 +15,11 @@
  * once images have arrived (the original's rule).  Throughput = images classified / (last classified - first
  * received); the original subtracted whole empty intervals and 2 s instead.
  *
+ * The summary follows the one accounting model of every iotbench receiver (iotbench/Accounting.scala, ported from
+ * iotbench/metrics.py) with the same JSON keys, and so does the exit status: 0 when the books close and at least
+ * one image was classified, 3 when the stream ended without its end marker (truncated), 4 when sent !=
+ * classified + rejected + lost, 5 when nothing was classified; 1 when the classifier failed, 2 for usage errors.
+ *
  * Spark's backpressure is on: the receiver reads only as fast as the classifier keeps up (starting at
  * --initialRate lines/s), so a sender at max rate is slowed by TCP instead of filling the driver's heap with a
  * backlog (10,000 unthrottled images ran a 3 GB driver out of memory).
@@ -26,7 +31,7 @@ import java.util.concurrent.atomic.AtomicBoolean
 import com.intel.analytics.bigdl.dllib.models.utils.ModelBroadcast
 import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
 import com.intel.analytics.bigdl.dllib.utils.Engine
-import iotbench.{Classify, LineReceiver, LocalModels, Models, Report, StreamCounts}
+import iotbench.{Accounting, Classify, LineReceiver, LocalModels, Models, Report, StreamCounts}
 import org.apache.spark.SparkContext
 import org.apache.spark.streaming.{Seconds, StreamingContext, Time}
 import scopt.OptionParser
@@ -141,35 +146,48 @@ object infer_cifar_stream {
     while (!stop.get && !ssc.awaitTerminationOrTimeout(50)) {}
     println("%s: Stopping stream".format(Report.now))
     ssc.stop(stopSparkContext = false, stopGracefully = false)
-    summarize(param, total, intervals, if (total.firstUs < Long.MaxValue) total.firstUs else firstBatchUs, lastDoneUs)
-    if (total.errors.nonEmpty) 1 else 0
+    val status = summarize(param, total, intervals, if (total.firstUs < Long.MaxValue) total.firstUs else firstBatchUs,
+      lastDoneUs)
+    if (total.errors.nonEmpty) 1 else status
   }
 
-  def summarize(param: Params, t: StreamCounts, intervals: Int, startUs: Long, endUs: Long): Unit = {
+  private def count(v: Option[Long]): String = v.map(_.toString).getOrElse("n/a")
+
+  /** Print the original's summary and our accounting line, write --json; returns the exit status. */
+  def summarize(param: Params, t: StreamCounts, intervals: Int, startUs: Long, endUs: Long): Int = {
+    // the end marker is the empty line (or a v2 trailer); a stream that stopped without one was cut
+    val truncated = t.lines > 0 && !t.ended && t.sentTotal < 0
+    val (books, correct) = Accounting.of(t, truncated)
+    val (status, reason) = Accounting.exitStatus(books)
     val elapsed = if (t.classified > 0) math.max(endUs - startUs, 1L) / 1e6 else 0.0
-    val rate = if (elapsed > 0) t.classified / elapsed else 0.0
-    val accuracy = if (t.classified > 0) Some(t.correct.toDouble / t.classified) else None
-    println("\n%s: %d images received in %.1f seconds (%d intervals), or %.0f images/second. %d of %d or %.1f%% predicted correctly"
-      .format(Report.now, t.classified, elapsed, intervals, rate, t.correct, t.classified, 100 * accuracy.getOrElse(0.0)))
-    // Our accounting: v2 sequence numbers give loss and duplicates; latency = classified - sent.
-    val distinct = t.seqs.distinct.length
-    val duplicated = t.seqs.length - distinct
-    val sent: Option[Long] = if (t.sentTotal >= 0) Some(t.sentTotal) else if (t.seqs.nonEmpty) Some(t.seqs.max + 1) else None
-    val lost = sent.map(s => math.max(s - distinct, 0L)).getOrElse(0L)
+    val rate = if (elapsed > 0) Some(books.classified / elapsed) else None
+    val accuracy = if (books.classified > 0) Some(correct.toDouble / books.classified) else None
+    println(("\n%s: %d images received in %.1f seconds (%d intervals), or %s images/second. %d of %d or %s%% " +
+      "predicted correctly").format(Report.now, books.classified, elapsed, intervals, rate.map(r => f"$r%.0f")
+      .getOrElse("n/a"), correct, books.classified, accuracy.map(a => f"${100 * a}%.1f").getOrElse("n/a")))
+    // Our accounting (Accounting.scala = metrics.close_books); latency = classified - sent.
     val lat = t.latenciesUs.sorted
     val (p50, p90, p99, pmax) = (Report.percentileMs(lat, 50), Report.percentileMs(lat, 90), Report.percentileMs(lat, 99),
       Report.percentileMs(lat, 100))
     val reasons = if (t.rejected.isEmpty) "" else t.rejected.toSeq.sorted.map { case (k, v) => s"$k: $v" }.mkString(" (", ", ", ")")
+    val lost = books.lost.map(_.toString).getOrElse("n/a (v1 stream: loss not measurable)")
+    // the keys and wording of iotbench.report.extra_line
     println(s"Latency p50 ${Report.ms(p50)} ms, p90 ${Report.ms(p90)} ms, p99 ${Report.ms(p99)} ms, max ${Report.ms(pmax)} ms; " +
-      s"sent ${sent.map(_.toString).getOrElse("n/a")}, received ${t.lines}, rejected ${t.rejectedCount}$reasons, lost $lost; " +
-      s"duplicated $duplicated")
+      s"sent ${count(books.sent)}, received ${books.received}, rejected ${books.rejected}$reasons, lost $lost, " +
+      s"duplicated ${count(books.duplicated)}, reordered ${count(books.reordered)}, garbage_lines ${books.garbageLines}, " +
+      s"truncated ${if (books.truncated) "yes" else "no"}; queue high-water n/a")
     t.samples.foreach(s => System.err.println(s"${Report.now}: rejected line: $s"))
+    reason.foreach(r => System.err.println(s"${Report.now}: $r"))
     Report.writeJson(param.json, Seq(
       "engine" -> "bigdl-scala-stream", "model" -> param.model, "batch" -> param.batchSize,
-      "classified" -> t.classified, "correct" -> t.correct, "accuracy" -> accuracy, "received" -> t.lines,
-      "receiver_lines" -> t.eofLines, "rejected" -> t.rejectedCount, "rejected_by_reason" -> t.rejected,
-      "sent" -> sent, "lost" -> lost, "duplicated" -> duplicated, "elapsed_s" -> elapsed, "images_per_sec" -> rate,
+      "sent" -> books.sent, "sent_at_least" -> books.sentAtLeast, "received" -> books.received,
+      "classified" -> books.classified, "correct" -> correct, "accuracy" -> accuracy,
+      "rejected" -> books.rejected, "rejected_by_reason" -> t.rejected, "lost" -> books.lost,
+      "duplicated" -> books.duplicated, "reordered" -> books.reordered, "garbage_lines" -> books.garbageLines,
+      "truncated" -> books.truncated, "interrupted" -> false, "sequenced" -> books.sequenced,
+      "accounted" -> books.closes, "elapsed_s" -> elapsed, "images_per_sec" -> rate, "receiver_lines" -> t.eofLines,
       "intervals" -> intervals, "interval_s" -> param.reportingInterval, "ended_cleanly" -> t.ended,
-      "p50_ms" -> p50, "p90_ms" -> p90, "p99_ms" -> p99, "max_ms" -> pmax))
+      "p50_ms" -> p50, "p90_ms" -> p90, "p99_ms" -> p99, "max_ms" -> pmax, "exit_status" -> status))
+    status
   }
 }
