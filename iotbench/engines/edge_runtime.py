@@ -78,9 +78,15 @@ class EdgeRuntimeEngine:
         return np.asarray(batch.images, np.float32)
 
     def predict(self, batch: Decoded) -> np.ndarray:
+        """A receiver's block (at most ``batch`` images) in one :meth:`_run_block` call, which may
+        spread it over the runtime's streams; longer input goes through :meth:`classify`."""
         if not len(batch):
             return np.empty(0, np.int64)
-        return self.classify(self.inputs(batch))
+        x = self.inputs(batch)
+        if len(x) > self.batch:
+            return self.classify(x)
+        self.warmup()
+        return np.asarray(self._run_block(np.ascontiguousarray(x, np.float32)), np.int64)
 
     def classify(self, x: np.ndarray) -> np.ndarray:
         """Class ids of model-ready images (also the in-memory ceiling's call), in blocks of ``batch``."""

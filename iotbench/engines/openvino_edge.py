@@ -8,7 +8,7 @@ quantized by NNCF (see :mod:`edge_convert`).
 Throughput: the model is compiled with ``PERFORMANCE_HINT=THROUGHPUT``, which splits the cores
 into *streams*; a synchronous call uses one stream only (the issue saw f32 at 1,531 images/s
 that way, below TensorFlow), so every block is cut into one piece per infer request and the
-pieces run together through an ``AsyncInferQueue``.
+pieces run together on one infer request each.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import numpy as np
 
 from iotbench.engines import edge_convert
 from iotbench.engines.edge_runtime import EdgeRuntimeEngine
+from iotbench.engines.keras_edge import buckets_for
 
 #: INFERENCE_PRECISION_HINT per --precision (int8 IR: its fake-quantize ops set the precision, f32 elsewhere).
 PRECISION_HINTS = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
@@ -34,8 +35,9 @@ class OpenVinoEdgeEngine(EdgeRuntimeEngine):
         super().__init__(*args, **kwargs)
         self.hint = hint
         self._compiled = None
-        self._queue = None
+        self._requests: list = []
         self.requests = 1
+        self.buckets: tuple[int, ...] = (self.batch,)
 
     def _load(self) -> None:
         import openvino as ov
@@ -51,33 +53,42 @@ class OpenVinoEdgeEngine(EdgeRuntimeEngine):
         except Exception as err:
             raise ValueError(f"OpenVINO cannot compile {artefact}: {str(err).strip().splitlines()[0]}") from None
         self.requests = max(1, int(self._compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
-        self._queue = ov.AsyncInferQueue(self._compiled, self.requests)
-        self._queue.set_callback(self._done)
+        piece = math.ceil(self.batch / self.requests)
+        self.buckets = tuple(sorted(set(buckets_for(piece)) | {self.batch}))
+        self._requests = [self._compiled.create_infer_request() for _ in range(self.requests)]
         self.artefact = artefact
-
-    @staticmethod
-    def _done(request, slot) -> None:
-        out, start = slot
-        scores = request.get_output_tensor(0).data
-        out[start:start + len(scores)] = np.argmax(scores, axis=-1)
 
     def _run_block(self, x: np.ndarray) -> np.ndarray:
         return self._run_pieces(x, math.ceil(len(x) / self.requests))
 
     def classify(self, x: np.ndarray) -> np.ndarray:
-        """All of ``x`` through the queue in pieces of ``batch``: every request busy until the end."""
+        """All of ``x`` in pieces of ``batch``, as many at a time as there are infer requests."""
         self.warmup()
         x = np.ascontiguousarray(x, np.float32)
         return self._run_pieces(x, self.batch)
 
     def _run_pieces(self, x: np.ndarray, piece: int) -> np.ndarray:
+        """Pieces of ``x`` on all infer requests at once, each padded to a bucket shape (the CPU plugin
+        re-plans a dynamic-shape model for every new batch size, and a stream's blocks vary in size).
+
+        The requests are started and waited for from this thread, with no completion callback: a
+        callback must take the GIL from OpenVINO's thread, which waits behind the receiver's reader
+        thread (up to Python's 5 ms switch interval per piece).
+        """
         out = np.empty(len(x), np.int64)
-        if not len(x):
-            return out
-        piece = max(1, piece)
-        for start in range(0, len(x), piece):
-            self._queue.start_async({0: x[start:start + piece]}, (out, start))
-        self._queue.wait_all()
+        starts = list(range(0, len(x), max(1, piece)))
+        for first in range(0, len(starts), len(self._requests)):
+            running = []
+            for request, start in zip(self._requests, starts[first:first + len(self._requests)]):
+                block = x[start:start + piece]
+                size = next((b for b in self.buckets if b >= len(block)), len(block))
+                if size != len(block):
+                    block = np.concatenate([block, np.zeros((size - len(block), *block.shape[1:]), np.float32)])
+                request.start_async({0: block})
+                running.append((request, start, min(piece, len(x) - start)))
+            for request, start, n in running:
+                request.wait()
+                out[start:start + n] = np.argmax(request.get_output_tensor(0).data[:n], axis=-1)
         return out
 
     def describe(self) -> str:
