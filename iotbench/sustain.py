@@ -1,101 +1,39 @@
-"""The highest rate a streaming path sustains: step the sender's rate until a backlog builds up.
+"""The older Spark-only rate search, kept as a thin alias of :mod:`iotbench.capacity`.
 
-"Max rate" for a streaming classifier is not what an unthrottled sender pushes through (that
-measures how fast a backlog drains, with latencies growing all the while), but the highest
-offered rate at which the receiver keeps up.  :func:`search` finds it by running the stream at
-a sequence of rates: it multiplies the rate by ``factor`` while the path keeps up, then bisects
-between the last rate that kept up and the first that did not.
-
-A run *kept up* (:func:`kept_up`) when every image is accounted for with none lost and the
-latency of the last quarter of images is within ``tolerance_s`` of the first quarter's
-(:func:`iotbench.metrics.latency_growth_ms`): a backlog makes later images wait longer, by
-about ``(rate / capacity - 1) × run length``.
-
-Pure logic: the caller supplies ``run_at(rate) -> summary`` (it starts the sender and the stream).
+Its rule judged a step on accounting and latency *growth* (within ``tolerance_s``) with no bound on
+p99; :mod:`iotbench.capacity` judges every path on a p99 bound.  New code uses :mod:`iotbench.capacity`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+
+from iotbench import capacity
+from iotbench.capacity import Step
+
+__all__ = ["Step", "kept_up", "result", "search", "sustained_rate"]
 
 
-@dataclass
-class Step:
-    rate: float
-    summary: dict
-    kept_up: bool
-
-    def brief(self) -> dict:
-        s = self.summary
-        return {"rate": self.rate, "kept_up": self.kept_up, "images_per_sec": s.get("images_per_sec"),
-                "latency_growth_ms": s.get("latency_growth_ms"), "p99_ms": s.get("p99_ms"),
-                "classified": s.get("classified"), "lost": s.get("lost")}
+def _judge(tolerance_s: float) -> Callable[[dict, float], capacity.Verdict]:
+    return lambda summary, offered: capacity.verdict(summary, offered, None, growth_tolerance_ms=tolerance_s * 1000,
+                                                     min_achieved=0)
 
 
 def kept_up(summary: dict, tolerance_s: float) -> bool:
-    """All images accounted for, none lost, and latency not growing by more than ``tolerance_s`` over the run.
-
-    A run whose sender could not finish (``sender_finished`` False) did not keep up either, nor did
-    one whose loss could not be measured (``lost`` None: a stream without sequence numbers).
-    """
-    if summary.get("sender_finished") is False:
-        return False
-    growth, sent, lost = summary.get("latency_growth_ms"), summary.get("sent"), summary.get("lost")
-    if sent is None or lost is None or growth is None:
-        return False
-    accounted = sent == summary["classified"] + summary["rejected"] + lost
-    return bool(accounted and lost == 0 and growth <= tolerance_s * 1000)
+    """All images accounted for, none lost, and latency not growing by more than ``tolerance_s``."""
+    return _judge(tolerance_s)(summary, 0).kept_up
 
 
 def search(run_at: Callable[[float], dict], start: float, tolerance_s: float, factor: float = 1.5,
-           max_rate: float = 50_000, refine: int = 2,
-           on_step: Callable[[Step], None] | None = None) -> list[Step]:
-    """Steps of the rate search, in the order run; see :func:`sustained_rate` for the answer."""
-    steps: list[Step] = []
-
-    def run(rate: float) -> Step:
-        summary = run_at(rate)
-        step = Step(rate, summary, kept_up(summary, tolerance_s))
-        steps.append(step)
-        if on_step:
-            on_step(step)
-        return step
-
-    rate = start
-    while run(rate).kept_up and rate * factor <= max_rate:
-        rate = rate * factor
-    good = sustained_rate(steps)
-    bad = min((s.rate for s in steps if not s.kept_up), default=None)
-    for _ in range(refine):
-        if good is None or bad is None:
-            break
-        middle = round((good + bad) / 2)
-        if run(middle).kept_up:
-            good = middle
-        else:
-            bad = middle
-    return steps
+           max_rate: float = 50_000, refine: int = 2, on_step: Callable[[Step], None] | None = None) -> list[Step]:
+    """Ramp by ``factor`` while kept up, then ``refine`` bisections (see :func:`iotbench.capacity.search`)."""
+    return capacity.search(run_at, start, _judge(tolerance_s), factor=factor, resolution=0, max_rate=max_rate,
+                           max_steps=10**6, max_bisections=refine, on_step=on_step)
 
 
 def sustained_rate(steps: list[Step]) -> float | None:
-    """The highest rate that kept up below the lowest rate that did not (None when even the first failed)."""
-    failed = [s.rate for s in steps if not s.kept_up]
-    ceiling = min(failed) if failed else float("inf")
-    passed = [s.rate for s in steps if s.kept_up and s.rate < ceiling]
-    return max(passed) if passed else None
+    return capacity.capacity(steps)
 
 
 def result(steps: list[Step]) -> dict:
-    """The search's answer as one summary: the measured figures of the step at the sustained rate.
-
-    ``images_per_sec`` stays what the receiver measured at that step (first image received to last
-    classified, so it includes the last images' latency and reads below the offered rate);
-    ``offered_images_per_sec`` is the rate the sender was asked for, and ``sustained_rate`` the
-    search's answer (None when even the first rate was too fast; the summary is then the first step's).
-    """
-    if not steps:
-        raise ValueError("no steps: the rate search did not run")
-    best = sustained_rate(steps)
-    step = next((s for s in steps if s.kept_up and s.rate == best), steps[0])
-    return {**step.summary, "offered_images_per_sec": step.rate, "sustained_rate": best}
+    return {k: v for k, v in capacity.result(steps, None).items() if k != "steps"}
