@@ -14,7 +14,6 @@ import os
 import sys
 from collections.abc import Sequence
 
-from iotbench import sender
 from iotbench.commands.send import add_send_arguments, run_send
 
 #: ``iotbench infer <path>`` -> module in iotbench.commands
@@ -27,6 +26,15 @@ INFER_PATHS = {
     "scala-stream": "scala",
     "scala-imagenet-max": "scala",
 }
+
+
+SEND_DESCRIPTION = """Stream CIFAR-10 images at a requested rate: to stdout (pipe it into nc), to the client that
+connects (--listen, what `nc -lk PORT` did) or to a listening receiver (--connect).
+
+Each image has a due time on a schedule drawn up front, so the achieved rate matches the requested one;
+the last line says how many images were sent, and a warning says so when the receiver did not keep up.
+Formats: %f floats (the Keras edge classifier; -s for ResNet models), %d integers (Spark and Scala),
+binary frames (the fast path); --v2 adds a sequence number and send time to each text line."""
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -57,8 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
                "(-s subtracts the training mean: ResNet models expect it, the CNN does not.)",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    p = sub.add_parser("send", help="stream CIFAR-10 images", formatter_class=_Formatter,
-                       description=sender.__doc__)
+    p = sub.add_parser("send", help="stream CIFAR-10 images", formatter_class=_Formatter, description=SEND_DESCRIPTION)
     add_send_arguments(p)
     p.set_defaults(func=run_send)
 
@@ -73,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
         configure(pp)
         pp.set_defaults(func=getattr(mod, f"run_{path.replace('-', '_')}", None) or mod.run)
 
-    for name, module in (("train", "train"), ("report", "report"), ("scala", "scala_build")):
+    for name, module in (("train", "train"), ("report", "report"), ("scala", "scala_build"), ("loadgen", "loadgen")):
         mod = importlib.import_module(f"iotbench.commands.{module}")
         doc = (mod.__doc__ or "").strip().splitlines()
         pp = sub.add_parser(name, help=doc[0] if doc else name, description=mod.__doc__, formatter_class=_Formatter)

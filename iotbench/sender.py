@@ -11,6 +11,7 @@ matches the requested one without any fudge.
 from __future__ import annotations
 
 import math
+import os
 import socket
 import sys
 import time
@@ -163,16 +164,24 @@ def stream(config: SendConfig, write: Callable[[bytes], object],
     every = config.progress_every or max(int(config.rate) * 5 if config.arrival != "max" else 10_000, 1)
     if config.fmt == "binary":
         write(wire.MAGIC)
-    sent = 0  # images handed to write()
+    sent = 0  # images whose every byte ``write`` accepted
     queued = 0  # images in the current burst
     burst: list[bytes] = []
+    burst_images: list[int] = []  # 1 per image body, 0 per injected garbage line
     start = time.perf_counter()
 
     def flush() -> None:
         nonlocal sent, queued
         if burst:
-            write(b"".join(burst))
+            try:
+                write(b"".join(burst))
+            except (BrokenPipeError, ConnectionError) as err:  # count the images that got through whole
+                written = getattr(err, "written", 0)
+                ends = np.cumsum([len(b) for b in burst])
+                sent += sum(n for n, end in zip(burst_images, ends) if end <= written)
+                raise
             burst.clear()
+            burst_images.clear()
         sent += queued
         queued = 0
 
@@ -186,6 +195,7 @@ def stream(config: SendConfig, write: Callable[[bytes], object],
                     time.sleep(wait)
                 body = _stamped(config, seq, label, body)
             burst.append(body)
+            burst_images.append(count)
             queued += count
             if len(burst) >= MAX_BURST or config.arrival != "max":
                 flush()
@@ -225,11 +235,17 @@ def behind_schedule(result: SendResult, config: SendConfig, tolerance: float = 0
 
 
 def to_stdout(config: SendConfig, out: BinaryIO | None = None, source: ImageSource | None = None) -> SendResult:
-    out = out or sys.stdout.buffer
+    """Write the stream to stdout (or ``out``) unbuffered, so that a broken pipe knows how many bytes got through."""
+    fd = (out or sys.stdout.buffer).fileno()
 
     def write(data: bytes) -> None:
-        out.write(data)
-        out.flush()
+        view, done = memoryview(data), 0
+        while done < len(view):
+            try:
+                done += os.write(fd, view[done:])
+            except BrokenPipeError as err:
+                err.written = done  # type: ignore[attr-defined]
+                raise
 
     return stream(config, write, _progress, source)
 

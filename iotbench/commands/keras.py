@@ -1,18 +1,19 @@
 """Keras edge classifier: a CIFAR-10 Keras model (.keras, the original's .h5, SavedModel) on a stream.
 
-    nc -lk 10000 | iotbench infer keras -m models/resnet20.keras -r 1000
-    iotbench infer keras -m ../shared/models/cifar10_ResNet20v1_model_91470.h5 --listen 10000
-    nc -lk 10000 | infer_cifar -m cifar10_ResNet20v1_model_91470.h5 -r 1000      # the original's usage
+    iotbench send -s -t 10000 -i 2000 --listen 10000 &
+    iotbench infer keras -m models/resnet20.keras --connect 127.0.0.1:10000
+    iotbench send -s -t 10000 --arrival max | infer_cifar -m cifar10_ResNet20v1_model_91470.h5   # the original's usage
 
-``--batch 1`` is the original's behaviour (one ``model.predict`` per image, the baseline);
-the default micro-batches up to 64 images, closing a batch after ``--max-wait-ms`` so that
-latency stays bounded when the stream is slow.  ``infer_cifar`` keeps the original's flags
+With --batch 1 it behaves as the original did (one model.predict per image, the baseline);
+the default micro-batches up to 64 images, closing a batch after --max-wait-ms so that
+latency stays bounded when the stream is slow.  infer_cifar keeps the original's flags
 and reads stdin as the original did, with the same micro-batching default: its final line
-is the original's, only reached an order of magnitude sooner (``--batch 1`` restores the
-original's speed exactly).
+is the original's, only reached an order of magnitude sooner (--batch 1 restores the
+original's speed exactly).  ResNet models expect the sender's -s (mean subtracted); a %f
+stream on the other scale is warned about (an error with --strict-input).
 
-``--runtime onnxruntime|openvino`` runs the same model converted once (cached by its sha256),
-``--precision int8`` a version calibrated on training images, ``bf16`` where the CPU has native
+--runtime onnxruntime|openvino runs the same model converted once (cached by its sha256),
+--precision int8 a version calibrated on training images, bf16 where the CPU has native
 bf16 (refused in one line elsewhere); the default stays TensorFlow fp32, the original's figures.
 """
 

@@ -34,8 +34,8 @@ def add_receiver_arguments(p: argparse.ArgumentParser, batch: int = 64) -> None:
     p.add_argument("--queue-depth", type=int, default=4, help="decoded batches buffered between reader and engine")
     p.add_argument("-r", "--reportingInterval", dest="reporting_interval", type=int, default=None, metavar="N",
                    help="print a progress line every N images classified, as the original did (here -r is an "
-                        "interval in images; for spark-max -r is a number of images). Without it: one live line "
-                        "on a terminal, a line every 5 s in a pipe")
+                        "interval in images; for spark-stream and scala-stream -r is seconds). Without it: one "
+                        "live line on a terminal, a line every 5 s in a pipe")
     p.add_argument("--strict-input", action="store_true",
                    help="a %%f stream on another scale than the model expects (-s missing or extra) is an error, "
                         "not a warning")
