@@ -1,0 +1,40 @@
+"""The executors a SparkContext has right now: counted before and after a run, so a summary can say one was lost.
+
+Why: Spark's task retry hides a lost executor (the run completes, only slower); the benchmark must report it.
+``getExecutorMemoryStatus`` lists one block manager per executor plus the driver's own, which is left out.
+"""
+
+from __future__ import annotations
+
+
+def executor_hosts(sc) -> list[str]:
+    """``host`` of each block manager but the driver's, sorted ([] in local mode, where the driver runs the tasks).
+
+    The driver's is told apart by its address and port (``spark.driver.host`` and the block manager's port), so
+    an executor on the driver's host still counts.
+    """
+    env = sc._jvm.org.apache.spark.SparkEnv.get()
+    driver = str(env.blockManager().blockManagerId().hostPort())
+    status = sc._jsc.sc().getExecutorMemoryStatus()
+    keys = status.keySet().iterator()
+    hosts = []
+    while keys.hasNext():
+        key = str(keys.next())
+        if key != driver:
+            hosts.append(key.rsplit(":", 1)[0])
+    return sorted(hosts)
+
+
+def executor_count(sc) -> int | None:
+    """Live executors; None when the count cannot be read (the context is gone)."""
+    try:
+        return len(executor_hosts(sc))
+    except Exception:  # py4j errors once the JVM is stopping: not measured, not 0
+        return None
+
+
+def lost(before: int | None, after: int | None) -> int | None:
+    """Executors lost during a run (never negative: an executor may also be added); None when not measured."""
+    if before is None or after is None:
+        return None
+    return max(before - after, 0)
