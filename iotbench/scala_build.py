@@ -25,6 +25,10 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from iotbench.spark.env import submit_env  # noqa: F401  (scala_build.submit_env: what submit_command runs under)
+from iotbench.spark.jars import ToolchainError, bigdl_jar_pair, spark_home
+from iotbench.spark.logs import submit_log4j_file
+
 ROOT = Path(__file__).resolve().parents[1]
 SCALA_DIR = ROOT / "scala"
 SOURCES_DIR = SCALA_DIR / "src" / "main" / "scala"
@@ -37,8 +41,8 @@ SENDER_CLASS = "com.intel.analytics.bigdl.dllib.models.resnet.send_images_cifar_
 IMAGENET_CLASS = "com.intel.analytics.bigdl.dllib.example.imageclassification.infer_imagenet_max"
 
 
-class ScalaToolchainError(FileNotFoundError):
-    """pyspark's Scala compiler or BigDL's jars are missing; the message says which."""
+#: pyspark's Scala compiler or BigDL's jars are missing; the message says which.
+ScalaToolchainError = ToolchainError
 
 
 @dataclass(frozen=True)
@@ -59,31 +63,6 @@ class Toolchain:
         return next(p for p in self.compiler if p.name.startswith("scala-library"))
 
 
-def spark_home() -> Path:
-    """The pyspark package folder, which is a complete ``SPARK_HOME`` (bin/, jars/)."""
-    try:
-        import pyspark
-    except ImportError as err:
-        raise ScalaToolchainError("pyspark is not installed: pip install 'pyspark==3.5.9'") from err
-    return Path(pyspark.__file__).resolve().parent
-
-
-def bigdl_jars() -> tuple[Path, ...]:
-    """BigDL dllib's jar-with-dependencies and bigdl-core's native ``all-*.jar`` (MKL)."""
-    try:
-        import bigdl
-    except ImportError as err:
-        raise ScalaToolchainError("BigDL is not installed: pip install --no-deps 'bigdl-dllib-spark3==2.4.0' "
-                                  "'bigdl-core==2.4.0.dev0'") from err
-    share = Path(next(iter(bigdl.__path__))) / "share"
-    dllib = sorted(share.glob("dllib/lib/bigdl-dllib-*-jar-with-dependencies.jar"))
-    core = sorted(share.glob("core/lib/all-*.jar"))
-    if not dllib or not core:
-        raise ScalaToolchainError(f"BigDL jars not found under {share} (need dllib/lib/*-jar-with-dependencies.jar "
-                                  "and core/lib/all-*.jar)")
-    return dllib[-1], core[-1]
-
-
 def toolchain() -> Toolchain:
     if shutil.which("java") is None:
         raise ScalaToolchainError("java not found on PATH (BigDL 2.4 with pyspark 3.5 runs on Java 8, 11 or 17)")
@@ -93,7 +72,7 @@ def toolchain() -> Toolchain:
                      for part in ("compiler", "library", "reflect"))
     if None in compiler:
         raise ScalaToolchainError(f"no scala-compiler/library/reflect jars in {home / 'jars'}")
-    return Toolchain(home, compiler, jars, bigdl_jars())  # type: ignore[arg-type]
+    return Toolchain(home, compiler, jars, bigdl_jar_pair())  # type: ignore[arg-type]
 
 
 def sources() -> list[Path]:
@@ -193,19 +172,6 @@ def submit_command(jar: Path, main_class: str, args: list[str], master: str = "l
     return [*cmd, "--class", main_class, str(jar), *args]
 
 
-def submit_env() -> dict[str, str]:
-    """Environment for spark-submit: pyspark's SPARK_HOME, loopback only, MKL's AVX2 kernels on AMD."""
-    from iotbench.engines.spark_context import cpu_vendor, mkl_cpu_env
-
-    env = dict(os.environ)
-    env["SPARK_HOME"] = str(spark_home())
-    env.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    for key, value in mkl_cpu_env(cpu_vendor()).items():
-        env.setdefault(key, value)
-    env.pop("PYTHONHOME", None)
-    return env
-
-
 def java_command(jar: Path, main_class: str, args: list[str], heap: str = "1g") -> list[str]:
     """Plain ``java`` for the sender, which needs only Scala's library (and no Spark)."""
     tools = toolchain()
@@ -215,16 +181,4 @@ def java_command(jar: Path, main_class: str, args: list[str], heap: str = "1g") 
 
 def log4j_config() -> Path:
     """A log4j2 file that keeps Spark's console at WARN (the original's suggested set-up)."""
-    path = BUILD_DIR / "log4j2.properties"
-    text = ("rootLogger.level = warn\nrootLogger.appenderRef.stderr.ref = console\n"
-            "appender.console.type = Console\nappender.console.name = console\nappender.console.target = SYSTEM_ERR\n"
-            "appender.console.layout.type = PatternLayout\n"
-            "appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n\n"
-            "logger.bigdl.name = com.intel.analytics.bigdl\nlogger.bigdl.level = warn\n")
-    if not path.is_file() or path.read_text() != text:
-        BUILD_DIR.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
-    return path
-
+    return submit_log4j_file(BUILD_DIR)

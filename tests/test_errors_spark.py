@@ -82,7 +82,7 @@ def test_failed_streaming_query_is_one_line_with_the_java_class(keras_cnn_model)
 
 
 def test_java_error_line_names_the_class_and_reduces_python_tracebacks():
-    from iotbench.engines.spark_context import _python_error
+    from iotbench.spark import _python_error
 
     text = ("org.apache.spark.SparkException: Job aborted: org.apache.spark.api.python.PythonException: "
             "Traceback (most recent call last):\n  File \"x.py\", line 1, in f\n    boom()\n"

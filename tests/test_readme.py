@@ -45,7 +45,7 @@ from pathlib import Path
 import pytest
 
 from fixtures.data import SHARED_MODELS
-from iotbench.engines.spark_context import free_port
+from iotbench.spark import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"

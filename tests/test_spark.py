@@ -90,7 +90,7 @@ def test_unreachable_master_fails_fast_with_one_line_naming_it(path):
 
 
 def test_bigdl_mkl_gets_its_avx2_kernels_on_amd_cpus_only():
-    from iotbench.engines.spark_context import SparkSettings, cpu_vendor, mkl_cpu_env, spark_conf_items
+    from iotbench.spark import SparkSettings, cpu_vendor, mkl_cpu_env, spark_conf_items
 
     assert cpu_vendor("processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\n") == "AuthenticAMD"
     assert cpu_vendor("") == ""
@@ -222,7 +222,7 @@ def test_cut_v2_stream_is_truncated_and_closes_the_books_as_the_python_receiver(
 
 
 def test_cluster_settings_retry_a_lost_executor_local_fails_fast():
-    from iotbench.engines.spark_context import SparkSettings, spark_conf_items
+    from iotbench.spark import SparkSettings, spark_conf_items
 
     def max_failures(master: str) -> str:
         return spark_conf_items(SparkSettings(master=master, bigdl=False))["spark.task.maxFailures"]
@@ -233,7 +233,7 @@ def test_cluster_settings_retry_a_lost_executor_local_fails_fast():
 
 CLUSTER_CHILD = """
 import sys, time
-from iotbench.engines.spark_context import StandaloneCluster
+from iotbench.spark import StandaloneCluster
 cluster = StandaloneCluster(workers=1, cores=1, memory="1g", log_dir=sys.argv[1]).start()
 print(" ".join(map(str, cluster.groups)), flush=True)
 time.sleep(600)
@@ -245,7 +245,7 @@ def test_standalone_cluster_leaves_no_jvm_when_its_starter_is_killed(tmp_path):
     import signal
 
     pytest.importorskip("pyspark")
-    from iotbench.engines.spark_context import process_groups_alive
+    from iotbench.spark import process_groups_alive
 
     child = subprocess.Popen([sys.executable, "-c", CLUSTER_CHILD, str(tmp_path)], stdout=subprocess.PIPE, text=True)
     try:

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from iotbench.engines.spark_context import JvmOutputFilter, log4j_file
+from iotbench.spark import JvmOutputFilter, log4j_file
 
 # Verbatim from a spark-max run (stdout) and a DStream run stopping after its sender finished (stderr).
 CHATTER = [

@@ -44,7 +44,7 @@ def _conf(pairs: Sequence[str] | None) -> dict[str, str]:
 def submit(main_class: str, program_args: list[str], args: argparse.Namespace) -> subprocess.CompletedProcess:
     """Build (cached) and spark-submit ``main_class`` with ``program_args`` (a malformed master refused first)."""
     from iotbench.commands.spark_max import check_memory
-    from iotbench.engines.spark_context import validate_master
+    from iotbench.spark import validate_master
 
     validate_master(args.master)
     check_memory("--driver-memory", args.driver_memory)

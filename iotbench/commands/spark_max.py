@@ -14,8 +14,8 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from iotbench.engines.spark_context import DEFAULT_MASTER, LOG_LEVELS
 from iotbench.engines.spark_models import DEFAULT_BIGDL_DEFS, DEFAULT_BIGDL_WEIGHTS, DEFAULT_KERAS_MODEL, ROOT
+from iotbench.spark import DEFAULT_MASTER, LOG_LEVELS
 
 ENGINES = ("bigdl", "native")
 
@@ -129,7 +129,7 @@ def jvm_errors(what: str) -> Iterator[None]:
     The CLI prints a RuntimeError as ``error: <its first line>`` (exit 2); a Py4J error would otherwise be
     a Python traceback wrapped around a Java one.
     """
-    from iotbench.engines.spark_context import java_error_line
+    from iotbench.spark import java_error_line
 
     try:
         yield
@@ -149,7 +149,7 @@ def check_memory(flag: str, value: str) -> str:
 
 
 def settings(args: argparse.Namespace, app_name: str):
-    from iotbench.engines.spark_context import SparkSettings
+    from iotbench.spark import SparkSettings
 
     check_memory("--driver-memory", args.driver_memory)
     check_memory("--executor-memory", args.executor_memory)
@@ -162,8 +162,8 @@ def settings(args: argparse.Namespace, app_name: str):
 def run(args: argparse.Namespace) -> int:
     from iotbench import report
     from iotbench.data import cifar10
-    from iotbench.engines import spark_context
     from iotbench.engines.spark_max import run_max
+    from iotbench.spark import context as spark_context
 
     check_model_options(args)
     spark_context.check_master(args.master)

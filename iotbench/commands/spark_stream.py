@@ -67,8 +67,8 @@ def make_engine(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from iotbench import metrics, report
-    from iotbench.engines import spark_context
     from iotbench.engines.spark_stream import StreamConfig
+    from iotbench.spark import context as spark_context
 
     check_model_options(args)
     if args.empty_intervals < 1:
@@ -99,8 +99,8 @@ def run(args: argparse.Namespace) -> int:
 def _stream(args: argparse.Namespace, engine, spark_settings, config):
     """Start Spark, classify the stream with the original's console lines, stop Spark; returns the StreamResult."""
     from iotbench import report
-    from iotbench.engines import spark_context
     from iotbench.engines.spark_stream import run_stream
+    from iotbench.spark import context as spark_context
 
     sc = spark_context.start(spark_settings)
     try:

@@ -118,7 +118,7 @@ class NativeMax:
         self.df = None
 
     def prepare(self, sc, images: np.ndarray, labels: np.ndarray, partitions: int) -> None:
-        from iotbench.engines.spark_context import sql_session
+        from iotbench.spark import sql_session
 
         self.classifier.load(sc)
         self.df = images_dataframe(sql_session(sc), images, labels, partitions).cache()

@@ -248,7 +248,7 @@ class NativeStream:
         self.classify: Callable | None = None
 
     def prepare(self, sc) -> None:
-        from iotbench.engines.spark_context import sql_session
+        from iotbench.spark import sql_session
 
         self.classifier.load(sc)
         self.classify = self.classifier.image_classifier()
@@ -462,7 +462,7 @@ def _run_dstream(engine, sc, config: StreamConfig, state: _Run, on_start, began:
 
 
 def _run_structured(engine, sc, config: StreamConfig, state: _Run, on_start, began: float) -> None:
-    from iotbench.engines.spark_context import java_error_line, sql_session
+    from iotbench.spark import java_error_line, sql_session
 
     spark = sql_session(sc)
     lines = (spark.readStream.format("socket").option("host", config.host).option("port", config.port).load())

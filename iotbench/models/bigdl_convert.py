@@ -20,13 +20,14 @@ within ``TOLERANCE`` (0.5 point), else nothing is written.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+from iotbench.files import sha256
 
 ROOT = Path(__file__).resolve().parents[2]
 TOLERANCE = 0.005
@@ -105,10 +106,6 @@ def build_bigdl(specs: list[dict]):
 def _activation(cfg: dict) -> str | None:
     act = cfg.get("activation", "linear")
     return None if act in (None, "linear") else act
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def convert(keras_path: Path, out_stem: Path, sc, images: np.ndarray | None = None,
@@ -201,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.keras.is_file():
         print(f"error: Keras model not found: {args.keras}", file=sys.stderr)
         return 2
-    from iotbench.engines import spark_context
+    from iotbench.spark import context as spark_context
 
     sc = spark_context.start(spark_context.SparkSettings(master=args.master, app_name="bigdl_convert"))
     try:

@@ -21,7 +21,6 @@ self-contained: no mean file travels with it.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import os
 import sys
@@ -29,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from iotbench.files import sha256
 
 #: Default files, next to the Keras models.
 DEFAULT_OUTPUT = Path("models/bigdl_resnet20.model")
@@ -42,19 +43,10 @@ class Conversion:
 
 
 def start_bigdl(cores: int = 2):
-    """A local SparkContext with BigDL's jars (the recipe of ../shared/notes/bigdl-spark.md)."""
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    os.environ["PYSPARK_PYTHON"] = sys.executable
-    os.environ["PYTHONHOME"] = sys.base_prefix  # BigDL points PYTHONHOME at the venv, which has no stdlib
-    from bigdl.dllib.nncontext import init_nncontext
-    from bigdl.dllib.utils.common import create_spark_conf
-    from bigdl.dllib.utils.engine import get_bigdl_classpath
+    """A local SparkContext with BigDL's jars, started by :func:`iotbench.spark.start` like every other path."""
+    from iotbench.spark import SparkSettings, start
 
-    conf = (create_spark_conf().setMaster(f"local[{cores}]").set("spark.driver.extraClassPath", get_bigdl_classpath())
-            .set("spark.ui.enabled", "false").set("spark.driver.memory", "2g"))
-    sc = init_nncontext(conf)
-    sc.setLogLevel("ERROR")
-    return sc
+    return start(SparkSettings(master=f"local[{cores}]", app_name="bigdl_resnet"))
 
 
 def _inbound(layer) -> list[str]:
@@ -217,12 +209,6 @@ def portable(path: Path) -> str:
     """A path as a card records it: relative to the repository root when it can be (../shared/... here)."""
     root = Path(__file__).resolve().parents[2]
     return os.path.relpath(path.resolve(), root) if path.is_absolute() else str(path)
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    h.update(path.read_bytes())
-    return h.hexdigest()
 
 
 def load_keras(path: Path):

@@ -18,7 +18,6 @@ The checkpoint and state are removed once training finishes (``--keep-checkpoint
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 import os
@@ -29,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from iotbench.files import sha256
 from iotbench.models import get, preprocess
 
 DEFAULTS = {
@@ -149,14 +149,6 @@ def _write_json(p: Path, obj: dict) -> None:
     tmp = p.with_name(p.name + ".tmp")
     tmp.write_text(json.dumps(obj, indent=2) + "\n")
     os.replace(tmp, p)
-
-
-def sha256(p: Path) -> str:
-    h = hashlib.sha256()
-    with open(p, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def train(name: str, epochs: int | None = None, batch_size: int = 128, out: Path | None = None, seed: int = 0,
