@@ -80,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
         configure(pp)
         pp.set_defaults(func=getattr(mod, f"run_{path.replace('-', '_')}", None) or mod.run)
 
-    for name, module in (("train", "train"), ("report", "report"), ("scala", "scala_build"), ("loadgen", "loadgen")):
+    for name, module in (("train", "train"), ("report", "report"), ("scala", "scala_build"), ("loadgen", "loadgen"),
+                         ("engines", "engines"), ("convert", "convert")):
         mod = importlib.import_module(f"iotbench.commands.{module}")
         doc = (mod.__doc__ or "").strip().splitlines()
         pp = sub.add_parser(name, help=doc[0] if doc else name, description=mod.__doc__, formatter_class=_Formatter)

@@ -15,6 +15,10 @@ from iotbench.wire import Decoded
 class NullEngine:
     name = "null"
     model = "-"
+    batch = 0  # takes each block whole, whatever its size
+
+    def describe(self) -> str:
+        return "null: classifies nothing (the transport's ceiling)"
 
     def warmup(self) -> None:
         pass
