@@ -195,7 +195,8 @@ def test_original_bigdl08_model_is_refused_with_the_reason(scala_jar, tmp_path):
 
 def test_keras_resnet20_converts_to_the_same_predictions(cifar_test):
     from fixtures.data import SHARED_MODELS
-    from iotbench.models import bigdl_resnet, preprocess
+    from iotbench.convert import bigdl_resnet
+    from iotbench.models import preprocess
 
     source = SHARED_MODELS / "cifar10_ResNet20v1_model_91470.h5"
     if not source.is_file():
@@ -223,7 +224,7 @@ def test_unreachable_sender_is_one_line(scala_jar, bigdl_resnet20):
 
 
 def test_card_bitmap_gives_the_accuracy_of_any_prefix():
-    from iotbench.models.bigdl_resnet import correct_bitmap, expected_accuracy
+    from iotbench.convert.bigdl_resnet import correct_bitmap, expected_accuracy
 
     flags = np.random.default_rng(0).random(10_000) < 0.9
     card = {"correct_bitmap": correct_bitmap(flags), "test_images_checked": 10_000}

@@ -24,7 +24,7 @@ STREAM_IMAGES = 300
 
 def test_bigdl_weight_layout_reproduces_keras_flatten_dense():
     """The first Dense after Flatten must see the same features in BigDL's CHW flatten order as in Keras's HWC one."""
-    from iotbench.models.bigdl_convert import bigdl_weights
+    from iotbench.convert.bigdl_cnn import bigdl_weights
 
     rng = np.random.default_rng(0)
     h, w, c, units = 3, 4, 5, 7

@@ -98,7 +98,7 @@ def run_scala_stream(args: argparse.Namespace) -> int:
                          "never accepts more than --max-rate lines/s (lower --initial-rate or raise --max-rate)")
     if not Path(args.model).is_file():
         raise FileNotFoundError(f"model file not found: {args.model} "
-                                "(convert one: python -m iotbench.models.bigdl_resnet KERAS_FILE)")
+                                "(convert one: iotbench convert resnet20 KERAS_FILE)")
     return submit(scala_build.STREAM_CLASS, stream_args(args), args).returncode
 
 

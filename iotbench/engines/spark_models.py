@@ -7,7 +7,7 @@ Both take the same input — blocks of CIFAR-10 images as sent (``raw`` 0-255 in
 BigDL: every RDD element must be a BigDL ``Sample`` (one per image).  Samples are created per
 partition from numpy blocks (never one Python object per image shipped from the driver); the
 images are transposed to NCHW, the layout of our BigDL twin of the Keras CNN (see
-``iotbench.models.bigdl_convert``).  ``predict_class`` / ``zooPredictClasses`` run in the JVM.
+``iotbench.convert.bigdl_cnn``).  ``predict_class`` / ``zooPredictClasses`` run in the JVM.
 
 Native: ``pyspark.ml.functions.predict_batch_udf`` over a DataFrame column ``image`` (binary: the
 image as sent, 3,072 uint8 bytes for 0-255 values, see :func:`to_cells`) moved by Arrow; each Python

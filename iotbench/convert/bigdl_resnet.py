@@ -176,10 +176,16 @@ def to_bigdl_input(images_hwc_uint8: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(images_hwc_uint8, np.float32).transpose(0, 3, 1, 2))
 
 
-def predict(model, images_hwc_uint8: np.ndarray, batch: int = 100) -> np.ndarray:
-    """Class probabilities of the BigDL graph for uint8 HWC images (local forward passes, in order)."""
-    outs = [np.asarray(model.forward(to_bigdl_input(images_hwc_uint8[i:i + batch])))
-            for i in range(0, len(images_hwc_uint8), batch)]
+def predict(model, images_hwc_uint8: np.ndarray, batch: int = 100, log=None) -> np.ndarray:
+    """Class probabilities of the BigDL graph for uint8 HWC images (local forward passes, in order).
+
+    ``log``: called with a progress line every ~10% (10,000 images take minutes on two cores)."""
+    n, outs = len(images_hwc_uint8), []
+    step = max(batch, (n // 10) // batch * batch)
+    for i in range(0, n, batch):
+        outs.append(np.asarray(model.forward(to_bigdl_input(images_hwc_uint8[i:i + batch]))))
+        if log and (i + batch) % step == 0 and i + batch < n:
+            log(f"BigDL: {i + batch:,} of {n:,} images")
     return np.concatenate(outs)
 
 
@@ -217,82 +223,22 @@ def load_keras(path: Path):
     return keras.models.load_model(path, compile=False)
 
 
-# --------------------------------------------------------------------------- the original's BigDL 0.8 model
+def configure(p) -> None:
+    p.add_argument("keras_file", type=Path, help="Keras ResNet (.keras), e.g. models/resnet20.keras")
+    p.add_argument("output", type=Path, nargs="?", default=DEFAULT_OUTPUT, help="BigDL 2.4 model file")
+    p.add_argument("--check", type=int, default=10_000, help="test images on which to compare with Keras")
 
 
-def import_bigdl08(model: Path, output: Path, bigdl08_jar: Path, scala211_library: Path, log=print) -> dict:
-    """Convert the original's ``bigdl_resnet_model_887`` (BigDL 0.8, Java-serialized) into a BigDL 2.4 model file.
-
-    BigDL 2.4 cannot read the file, but BigDL 0.8's own jar still can, with Java 17 and Scala 2.11's library:
-    ``scala/tools/DumpBigDL08.java`` dumps its tensors, ``iotbench.ImportBigDL08`` (our jar, BigDL 2.4) loads
-    them into the same ResNet-20 and scores the saved file on the test set.  Both jars are one-off downloads
-    from package registries (``pip download --no-deps BigDL==0.8.0`` holds ``bigdl/share/lib/*.jar``;
-    ``apt-get download scala-library`` holds ``usr/share/java/scala-library-2.11.12.jar``); nothing is fetched here.
-    Returns the card written next to ``output``.
-    """
-    import subprocess
-    import tempfile
-
-    from iotbench import scala_build
-    from iotbench.data import cifar10_bin
-
-    for path in (model, bigdl08_jar, scala211_library):
-        if not path.is_file():
-            raise FileNotFoundError(f"not found: {path}")
-    tools = scala_build.toolchain()
-    spark = [j for j in tools.spark_jars if not j.name.startswith(("scala-library", "scala-reflect", "scala-compiler"))]
-    with tempfile.TemporaryDirectory(prefix="iotbench-bigdl08-") as tmp:
-        classes, dump, scores = Path(tmp) / "classes", Path(tmp) / "model.dump", Path(tmp) / "scores.json"
-        source = scala_build.SCALA_DIR / "tools" / "DumpBigDL08.java"
-        subprocess.run(["javac", "-nowarn", "-cp", f"{bigdl08_jar}{os.pathsep}{scala211_library}", "-d", str(classes),
-                        str(source)], check=True, capture_output=True)
-        cp = os.pathsep.join(map(str, [classes, bigdl08_jar, scala211_library, *spark]))
-        log(subprocess.run(["java", "-cp", cp, "DumpBigDL08", str(model), str(dump)], check=True,
-                           capture_output=True, text=True).stdout.strip())
-        jar = scala_build.build(log=log).jar
-        test = cifar10_bin.test_folder() / cifar10_bin.TEST_FILE
-        output.parent.mkdir(parents=True, exist_ok=True)
-        args = [str(dump), str(output), str(test), str(scores)]
-        cmd = scala_build.submit_command(jar, "iotbench.ImportBigDL08", args)
-        proc = subprocess.run(cmd, env=scala_build.submit_env(), capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise RuntimeError(f"ImportBigDL08 failed:\n{proc.stderr[-3000:]}")
-        log(proc.stdout.strip())
-        drop_crc(output)
-        result = json.loads(scores.read_text())
-    flags = np.frombuffer(result["correct_flags"].encode(), np.uint8) == ord("1")
-    card = {
-        "name": output.stem, "format": "BigDL 2.4 protobuf (Module.loadModule / Python Model.loadModel)",
-        "source": portable(model), "source_sha256": sha256(model),
-        "source_format": "BigDL 0.8 Module.save (Java serialization), ResNet-20 CIFAR-10 shortcut A (TrainCIFAR10)",
-        "input": "N x 3 x 32 x 32 float32 RGB in 0-255 (CHW); a 1x1 convolution inside does /255, -mean, /std",
-        "test_images_checked": int(result["images"]),
-        "test_accuracy": float(result["accuracy"]),
-        "correct_bitmap": correct_bitmap(flags),
-        "sha256": sha256(output),
-    }
-    output.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
-    return card
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m iotbench.models.bigdl_resnet KERAS_FILE [OUTPUT]``: convert, check, save, write the sidecar."""
-    import argparse
-
+def run(args) -> int:
+    """Convert, check against Keras (nothing saved beyond ``TOLERANCE``), save, write the sidecar."""
+    from iotbench.convert import TOLERANCE
     from iotbench.data import cifar10
+    from iotbench.engines.spark_models import model_transform
     from iotbench.models import preprocess
 
-    p = argparse.ArgumentParser(prog="python -m iotbench.models.bigdl_resnet", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("keras_file", type=Path)
-    p.add_argument("output", type=Path, nargs="?", default=DEFAULT_OUTPUT)
-    p.add_argument("--check", type=int, default=10_000, help="test images on which to compare with Keras")
-    args = p.parse_args(argv)
     if not args.keras_file.is_file():
         print(f"error: Keras model not found: {args.keras_file}", file=sys.stderr)
         return 2
-    from iotbench.engines.spark_models import model_transform
-
     transform = model_transform(args.keras_file)
     kmodel = load_keras(args.keras_file)
     start_bigdl()
@@ -301,9 +247,16 @@ def main(argv: list[str] | None = None) -> int:
     test = cifar10.load("test")
     n = min(args.check, len(test))
     x, y = test.images[:n], test.labels[:n].astype(np.int64)
+    progress(f"Keras: predicting {n:,} test images")
     k_prob = kmodel.predict(preprocess(x, transform), batch_size=500, verbose=0)
-    b_prob = predict(conv.model, x)
+    progress(f"BigDL: predicting {n:,} test images")
+    b_prob = predict(conv.model, x, log=progress)
     k_cls, b_cls = k_prob.argmax(1), b_prob.argmax(1)
+    keras_acc, bigdl_acc = float((k_cls == y).mean()), float((b_cls == y).mean())
+    if abs(bigdl_acc - keras_acc) > TOLERANCE:
+        print(f"error: BigDL accuracy {bigdl_acc:.4f} differs from Keras {keras_acc:.4f} by more than "
+              f"{TOLERANCE * 100:.1f} point; nothing saved", file=sys.stderr)
+        return 1
     args.output.parent.mkdir(parents=True, exist_ok=True)
     conv.model.saveModel(str(args.output), over_write=True)
     drop_crc(args.output)
@@ -313,9 +266,9 @@ def main(argv: list[str] | None = None) -> int:
         "input": "N x 3 x 32 x 32 float32 RGB in 0-255 (CHW); /255 and minus the per-pixel training mean inside",
         "source_input_transform": transform,
         "test_images_checked": n,
-        "test_accuracy": float((b_cls == y).mean()),
+        "test_accuracy": bigdl_acc,
         "test_accuracy_first_2000": float((b_cls[:2000] == y[:2000]).mean()),
-        "keras_test_accuracy": float((k_cls == y).mean()),
+        "keras_test_accuracy": keras_acc,
         "agreement_with_keras": float((k_cls == b_cls).mean()),
         "max_abs_prob_diff": float(np.abs(k_prob - b_prob).max()),
         "correct_bitmap": correct_bitmap(b_cls == y),
@@ -324,6 +277,20 @@ def main(argv: list[str] | None = None) -> int:
     args.output.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
     print(json.dumps(card, indent=2))
     return 0
+
+
+def progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m iotbench.convert.bigdl_resnet KERAS_FILE [OUTPUT]`` (also ``iotbench convert resnet20``)."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m iotbench.convert.bigdl_resnet", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    configure(p)
+    return run(p.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Transfer a trained Keras Sequential CNN into BigDL's Keras-API and save it in BigDL's format.
 
-    python -m iotbench.models.bigdl_convert                      # models/cnn.keras -> models/bigdl_cnn.{bigdl,bin,json}
-    python -m iotbench.models.bigdl_convert --keras X.keras --out models/bigdl_x
+    iotbench convert cnn                              # models/cnn.keras -> models/bigdl_cnn.{bigdl,bin,json}
+    iotbench convert cnn --keras X.keras --out models/bigdl_x
 
 Why a twin and not BigDL's own Keras loader: BigDL 2.4 reads Keras 1.2 JSON/HDF5 only, our
 models are Keras 3 ``.keras`` files.  The twin is built layer for layer (Conv2D, MaxPooling2D,
@@ -27,10 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
+from iotbench.convert import TOLERANCE
 from iotbench.files import sha256
 
 ROOT = Path(__file__).resolve().parents[2]
-TOLERANCE = 0.005
 
 
 def keras_layers(model) -> list[dict]:
@@ -128,6 +128,7 @@ def convert(keras_path: Path, out_stem: Path, sc, images: np.ndarray | None = No
     bmodel.set_weights(bigdl_weights(specs))
 
     x = preprocess(images, transform)
+    progress(f"Keras: predicting {len(labels):,} images")
     keras_pred = np.asarray(kmodel.predict(x, batch_size=256, verbose=0)).argmax(1)
     out_stem.parent.mkdir(parents=True, exist_ok=True)
     defs, weights = out_stem.with_suffix(".bigdl"), out_stem.with_suffix(".bin")
@@ -136,6 +137,7 @@ def convert(keras_path: Path, out_stem: Path, sc, images: np.ndarray | None = No
         path.with_name(f".{path.name}.crc").unlink(missing_ok=True)
 
     # Check what was saved, through the same code path the benchmark uses.
+    progress(f"BigDL: predicting {len(labels):,} images through the benchmark's code path")
     classifier = BigDLClassifier(defs, weights, transform=transform)
     classifier.load(sc)
     blocks = [(images[i:i + 500], labels[i:i + 500], True) for i in range(0, len(labels), 500)]
@@ -177,7 +179,7 @@ def card(info: dict) -> str:
         f"loaded with `bigdl.dllib.net.Net.load(defs, weights)`; sidecar `models/{info['name']}.json`.\n"
         f"- What: the Keras CNN `models/{info['source_keras']}` (sha256 `{info['source_sha256'][:16]}…`) rebuilt "
         "layer for layer in BigDL 2.4's Keras API, channels-first (NCHW); weights transferred by "
-        "`python -m iotbench.models.bigdl_convert` (conv kernels to (1,out,in,kh,kw), first Dense rows permuted "
+        "`iotbench convert cnn` (conv kernels to (1,out,in,kh,kw), first Dense rows permuted "
         "from HWC to CHW flatten order). No training in BigDL.\n"
         f"- Input: 32x32x3 RGB, transform `{info['input_transform']}` (pixels / 255), transposed to NCHW.\n"
         f"- CIFAR-10 test accuracy ({info['test_images']:,} images): BigDL {100 * info['test_accuracy']:.2f}% vs "
@@ -187,14 +189,18 @@ def card(info: dict) -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m iotbench.models.bigdl_convert", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+def progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--keras", type=Path, default=ROOT / "models" / "cnn.keras", help="trained Keras model")
     p.add_argument("--out", type=Path, default=ROOT / "models" / "bigdl_cnn",
                    help="output stem: STEM.bigdl (definition), STEM.bin (weights), STEM.json (sidecar)")
     p.add_argument("--master", default="local[2]", help="Spark master for the check")
-    args = p.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> int:
     if not args.keras.is_file():
         print(f"error: Keras model not found: {args.keras}", file=sys.stderr)
         return 2
@@ -210,6 +216,13 @@ def main(argv: list[str] | None = None) -> int:
         spark_context.stop()
     print(card(info))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m iotbench.convert.bigdl_cnn", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    configure(p)
+    return run(p.parse_args(argv))
 
 
 if __name__ == "__main__":
