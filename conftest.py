@@ -8,4 +8,5 @@ pytest_plugins = [
     "fixtures.cuda",
     "fixtures.scala",
     "fixtures.spark",
+    "fixtures.netns",
 ]

@@ -262,3 +262,14 @@ def test_stream_path_loses_no_image_when_a_worker_dies(netns_spark, keras_cnn_mo
     assert metrics.exit_status(s) == (metrics.EXIT_OK, None)
     assert s["accuracy"] == pytest.approx(keras_acc, abs=0.005)
     assert (s["executors_start"], s["executors_end"], s["executors_lost"]) == (2, 1, 1)
+
+
+def test_spark_properties_follow_the_address_choice_and_conf_comes_last():
+    from iotbench.spark import SparkSettings, spark_conf_items
+
+    local = spark_conf_items(SparkSettings(master="local[2]", bigdl=False))
+    assert (local["spark.driver.host"], local["spark.driver.bindAddress"]) == (LOOPBACK, LOOPBACK)
+    pinned = spark_conf_items(SparkSettings(master="spark://127.0.0.1:7077", bigdl=False, driver_host="192.0.2.9",
+                                            conf={"spark.task.maxFailures": "8", "spark.executor.memory": "5g"}))
+    assert (pinned["spark.driver.host"], pinned["spark.driver.bindAddress"]) == ("192.0.2.9", "192.0.2.9")
+    assert (pinned["spark.task.maxFailures"], pinned["spark.executor.memory"]) == ("8", "5g")

@@ -53,13 +53,22 @@ def add_spark_arguments(p: argparse.ArgumentParser, compat: bool = False) -> Non
     p.add_argument("--executor-memory", default="2g", help="Spark executor memory (cluster)")
     p.add_argument("--cores-max", "--total-executor-cores", dest="cores_max", type=int, default=2,
                    help="cluster: total executor cores to use (spark.cores.max; 1 core per executor)")
+    p.add_argument("--conf", action="append", metavar="KEY=VALUE", default=[],
+                   help="a Spark property, as spark-submit's --conf (repeatable; applied after ours)")
+    p.add_argument("--driver-host", metavar="HOST",
+                   help="address executors reach the driver at (default: loopback for local masters, else the "
+                        "local address that routes to the master)")
     p.add_argument("--log-level", choices=LOG_LEVELS, default="ERROR",
                    help="Spark/JVM log level; below INFO the JVM's start-up chatter and stack traces are hidden")
     p.add_argument("--json", metavar="FILE", help="also write the run's summary as JSON")
 
 
 def check_model_options(args: argparse.Namespace) -> None:
-    """Refuse model options that the chosen engine would ignore, and fill in the defaults it uses."""
+    """Refuse model options that the chosen engine would ignore, and fill in the defaults it uses; refuse a
+    malformed ``--conf`` here too (both paths call this first, before anything slow)."""
+    from iotbench.spark.address import parse_conf
+
+    args.conf_items = parse_conf(getattr(args, "conf", None))
     bigdl_files = [flag for flag, value in (("-md", args.model_defs), ("-mw", args.model_weights)) if value]
     if args.engine == "native":
         if bigdl_files:
@@ -154,9 +163,11 @@ def settings(args: argparse.Namespace, app_name: str):
     check_memory("--driver-memory", args.driver_memory)
     check_memory("--executor-memory", args.executor_memory)
 
+    from iotbench.spark.address import parse_conf
+
     return SparkSettings(master=args.master, app_name=app_name, driver_memory=args.driver_memory,
                          executor_memory=args.executor_memory, cores_max=args.cores_max,
-                         log_level=args.log_level)
+                         log_level=args.log_level, conf=parse_conf(args.conf), driver_host=args.driver_host)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -198,4 +209,13 @@ def summary_line(s: dict) -> str:
     acc = "n/a" if s["accuracy"] is None else f"{100 * s['accuracy']:.2f}%"
     return (f"Summary: engine {s['engine']}, model {s['model']}, master {s['master']} ({s['partitions']} partitions), "
             f"{s['dataset']} set: {s['classified']} images in {s['elapsed_s']:.1f} s = {s['images_per_sec']:.1f} "
-            f"images/second over {s['iterations']} iterations, accuracy {acc}")
+            f"images/second over {s['iterations']} iterations, accuracy {acc}{lost_executors(s)}")
+
+
+def lost_executors(s: dict) -> str:
+    """``, 1 executor lost (2 -> 1)`` when executors were lost during the run ('' otherwise or when not measured)."""
+    n = s.get("executors_lost")
+    if not n:
+        return ""
+    return (f", {n} executor{'s' if n > 1 else ''} lost ({s['executors_start']} -> {s['executors_end']}; "
+            "their tasks were retried)")

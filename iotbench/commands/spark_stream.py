@@ -21,6 +21,7 @@ from iotbench.commands.spark_max import (
     check_model_options,
     jvm_errors,
     loading_line,
+    lost_executors,
     make_classifier,
     settings,
 )
@@ -129,7 +130,7 @@ def completion_line(s: dict) -> str:
     return (f"{_ts()}: {s['classified']} images received in {s['elapsed_s']:.1f} seconds ({s['intervals']} intervals), "
             f"or {rate} images/second  Correct predictions: {s['correct']}  Pct correct: {pct}"
             f"  [engine {s['engine']}, {s['api']}, master {s['master']}; empty tail {s['empty_tail_s']:.1f} s "
-            "not counted]")
+            f"not counted{lost_executors(s)}]")
 
 
 def _ts() -> str:

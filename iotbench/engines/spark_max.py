@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from iotbench.engines.spark_models import BigDLClassifier, KerasUDFClassifier, images_dataframe, to_model_input
+from iotbench.spark.executors import executor_count, lost_between
 
 BLOCK = 500  # images per numpy block (BigDL) — small enough to spread over partitions
 
@@ -46,6 +47,8 @@ class MaxResult:
     batch: int
     iterations: list[Iteration] = field(default_factory=list)
     elapsed_s: float = 0.0
+    executors_start: int | None = None  # live executors when the clock started / stopped (None: not measured)
+    executors_end: int | None = None
 
     @property
     def images(self) -> int:
@@ -74,6 +77,8 @@ class MaxResult:
             "images_per_iteration": self.iterations[0].images if self.iterations else 0,
             "iteration_seconds": [round(i.seconds, 3) for i in self.iterations],
             "rejected": 0, "lost": 0, "sent": None, "p50_ms": None, "p99_ms": None,
+            "executors_start": self.executors_start, "executors_end": self.executors_end,
+            "executors_lost": lost_between(self.executors_start, self.executors_end),
         }
 
 
@@ -149,6 +154,7 @@ def run_max(engine, sc, images: np.ndarray, labels: np.ndarray, duration: float,
     try:
         for _ in range(warmup):
             engine.iterate()
+        result.executors_start = executor_count(sc)
         if on_start:
             on_start()
         start = time.perf_counter()
@@ -162,6 +168,7 @@ def run_max(engine, sc, images: np.ndarray, labels: np.ndarray, duration: float,
             if time.perf_counter() - start > duration:
                 break
         result.elapsed_s = time.perf_counter() - start
+        result.executors_end = executor_count(sc)
     finally:
         engine.release()
     return result

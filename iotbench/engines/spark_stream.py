@@ -36,6 +36,7 @@ import numpy as np
 from iotbench import wire
 from iotbench.engines.spark_models import BigDLClassifier, KerasUDFClassifier
 from iotbench.metrics import RunMetrics, now_ns
+from iotbench.spark.executors import executor_count, lost_between
 
 APIS = ("dstream", "structured")
 
@@ -90,6 +91,8 @@ class StreamResult:
     intervals: list[Interval] = field(default_factory=list)
     empty_intervals: int = 0
     empty_tail_s: float = 0.0
+    executors_start: int | None = None  # live executors when the stream started / ended (None: not measured)
+    executors_end: int | None = None
 
     def summary(self) -> dict:
         s = self.metrics.summary()
@@ -99,6 +102,8 @@ class StreamResult:
             "empty_tail_s": round(self.empty_tail_s, 3),
             "per_interval_received": [i.received for i in self.intervals],
             "per_interval_correct": [i.correct for i in self.intervals],
+            "executors_start": self.executors_start, "executors_end": self.executors_end,
+            "executors_lost": lost_between(self.executors_start, self.executors_end),
         })
         return s
 
@@ -416,7 +421,9 @@ def run_stream(engine, sc, config: StreamConfig, *, on_start: Callable[[], None]
     state = _Run(engine, config, result, on_interval, on_empty, log_rejected)
     runner = _run_dstream if config.api == "dstream" else _run_structured
     began = time.monotonic()
+    result.executors_start = executor_count(sc)
     runner(engine, sc, config, state, on_start, began)
+    result.executors_end = executor_count(sc)
     if state.error is not None:
         raise state.error
     # quiet without its end marker: the sender was killed or the connection cut (nothing arrived: not a stream)

@@ -3,7 +3,8 @@
 Both the CLI commands and the pytest fixtures start Spark through :func:`start`, so they apply exactly the same
 rules: the environment of :mod:`iotbench.spark.env`, the jars of :mod:`iotbench.spark.jars` (BigDL's on the driver
 class path, ``spark.driver.extraClassPath``, and, for a cluster, to the executors, ``spark.jars``; BigDL's Spark
-properties, ``spark-bigdl.conf``), the log configuration of :mod:`iotbench.spark.logs`, every socket on loopback.
+properties, ``spark-bigdl.conf``), the log configuration of :mod:`iotbench.spark.logs`.  The driver listens on and
+advertises loopback for local masters, otherwise the address that routes to the master (:mod:`iotbench.spark.address`).
 
 Masters are checked before anything starts (:func:`validate_master`): ``local[N]`` and
 ``spark://HOST:PORT`` only, so a typo or spark-submit's ``yarn``/``k8s://`` is one line, not a Py4J
@@ -19,6 +20,7 @@ import threading
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
+from iotbench.spark.address import bind_address, driver_address
 from iotbench.spark.env import cpu_vendor, mkl_cpu_env, prepare_environment
 from iotbench.spark.jars import bigdl_jars, bigdl_spark_conf
 from iotbench.spark.logs import QUIET_LEVELS, launch_quiet_gateway, log4j_file
@@ -38,7 +40,8 @@ class SparkSettings:
     cores_max: int = 2  # standalone: total cores to use (BigDL's engine refuses to start without it)
     log_level: str = "ERROR"
     bigdl: bool = True  # put BigDL on the class path and start its engine (if installed)
-    conf: dict[str, str] = field(default_factory=dict)
+    conf: dict[str, str] = field(default_factory=dict)  # --conf KEY=VALUE, applied last (as spark-submit does)
+    driver_host: str | None = None  # --driver-host: the address executors reach the driver at (default: routed)
 
     @property
     def is_cluster(self) -> bool:
@@ -48,6 +51,7 @@ class SparkSettings:
 def spark_conf_items(settings: SparkSettings) -> dict[str, str]:
     """All Spark properties for ``settings``: pure, so that tests and the CLI can print them."""
     log4j = f"-Dlog4j2.configurationFile=file:{log4j_file(settings.log_level)}"
+    driver = driver_address(settings.master, settings.driver_host)
     items: dict[str, str] = {}
     jars = bigdl_jars() if settings.bigdl else []
     if jars:
@@ -59,8 +63,9 @@ def spark_conf_items(settings: SparkSettings) -> dict[str, str]:
         "spark.app.name": settings.app_name,
         "spark.driver.memory": settings.driver_memory,
         "spark.executor.memory": settings.executor_memory,
-        "spark.driver.host": "127.0.0.1",
-        "spark.driver.bindAddress": "127.0.0.1",
+        # executors connect back here: loopback for local masters, else the address that routes to the master
+        "spark.driver.host": driver,
+        "spark.driver.bindAddress": bind_address(driver),
         # -Xss: stopping a Structured Streaming query during a large socket batch overflowed the default stack.
         "spark.driver.extraJavaOptions": f"-Xss16m {log4j}",
         "spark.executor.extraJavaOptions": log4j,

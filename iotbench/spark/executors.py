@@ -33,7 +33,7 @@ def executor_count(sc) -> int | None:
         return None
 
 
-def lost(before: int | None, after: int | None) -> int | None:
+def lost_between(before: int | None, after: int | None) -> int | None:
     """Executors lost during a run (never negative: an executor may also be added); None when not measured."""
     if before is None or after is None:
         return None
