@@ -114,8 +114,9 @@ def convert(keras_path: Path, out_stem: Path, sc, images: np.ndarray | None = No
     import keras
 
     from iotbench.data import cifar10
-    from iotbench.engines.spark_models import BigDLClassifier, model_transform
+    from iotbench.engines.spark_models import BigDLClassifier
     from iotbench.models import preprocess
+    from iotbench.models.cards import model_transform
 
     kmodel = keras.models.load_model(keras_path, compile=False)
     transform = model_transform(keras_path)

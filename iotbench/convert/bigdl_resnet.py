@@ -233,8 +233,8 @@ def run(args) -> int:
     """Convert, check against Keras (nothing saved beyond ``TOLERANCE``), save, write the sidecar."""
     from iotbench.convert import TOLERANCE
     from iotbench.data import cifar10
-    from iotbench.engines.spark_models import model_transform
     from iotbench.models import preprocess
+    from iotbench.models.cards import model_transform
 
     if not args.keras_file.is_file():
         print(f"error: Keras model not found: {args.keras_file}", file=sys.stderr)

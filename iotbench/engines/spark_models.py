@@ -23,19 +23,13 @@ from pathlib import Path
 import numpy as np
 
 from iotbench.models import preprocess
+from iotbench.models.cards import model_transform  # noqa: F401  (the engines and converters ask the card)
 
 ROOT = Path(__file__).resolve().parents[2]
 PIXEL_BYTES = 32 * 32 * 3
 DEFAULT_BIGDL_DEFS = ROOT / "models" / "bigdl_cnn.bigdl"
 DEFAULT_BIGDL_WEIGHTS = ROOT / "models" / "bigdl_cnn.bin"
 DEFAULT_KERAS_MODEL = ROOT / "models" / "cnn.keras"
-
-
-def model_transform(model_path: Path | str) -> str:
-    """The input transform a model expects: its card's (sidecar, else the original's published card), else unit."""
-    from iotbench.engines.keras_edge import resolve_transform
-
-    return resolve_transform(Path(model_path), None)[0]
 
 
 def to_model_input(images: np.ndarray, raw: bool, transform: str) -> np.ndarray:
