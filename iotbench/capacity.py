@@ -9,7 +9,7 @@ keeps up, then bisects between the highest rate that kept up and the lowest that
 they are within ``resolution`` (relative) of each other.
 
 A step *kept up* (:func:`verdict`) when every image is accounted for with none lost, the sender
-finished, the measured rate is at least ``min_achieved`` of the offered one and p99 ≤ the bound;
+finished, the measured rate is at least ``min_achieved`` (0.8) of the offered one and p99 ≤ the bound;
 the reason of a failed step is recorded beside it.  The answer (:func:`result`) reads
 "capacity = R images/s at p99 ≤ B ms", with ``offered_images_per_sec`` (R, what the sender was
 asked for), ``images_per_sec`` (what the receiver measured at that step) and every step.
@@ -27,9 +27,9 @@ EDGE_P99_BOUND_MS = 100.0
 #: Trigger intervals a Spark micro-batch may wait and run within: ingest, the batch, the next trigger.
 SPARK_BOUND_INTERVALS = 3
 #: A step whose measured rate is below this fraction of the offered one fell behind (the sender's
-#: own measured rate varies by ~1/sqrt(images) with Poisson gaps; 0.85 leaves room for that and
+#: own measured rate varies by ~1/sqrt(images) with Poisson gaps; 0.8 leaves room for that and
 #: for the receiver's clock, which starts at the first image and ends at the last classified).
-MIN_ACHIEVED = 0.85
+MIN_ACHIEVED = 0.8
 
 
 @dataclass(frozen=True)

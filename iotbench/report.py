@@ -92,6 +92,21 @@ def machine() -> dict[str, Any]:
     return info
 
 
+def machine_load() -> dict[str, Any]:
+    """What else ran and on what CPU: the load average and the CPU model and flags a figure depends on.
+
+    Other people's jobs share the machine; a figure measured at load 4 on 2 cores says so beside it.
+    """
+    from iotbench.cpu import cpu_flags, cpu_model, relevant_flags
+
+    try:
+        load = [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        load = None
+    return {"load_average": load, "cpu_model": cpu_model(), "cpu_flags": relevant_flags(cpu_flags()),
+            "cpu_count": os.cpu_count()}
+
+
 def write_json(path: str, payload: dict[str, Any]) -> None:
     with open(path, "w") as f:
         json.dump(payload, f, indent=2, default=str)

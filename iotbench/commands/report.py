@@ -33,7 +33,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("runs", nargs="*", type=Path, default=[Path("benchmarks/results")],
                         help="pytest-benchmark JSON files or folders holding them")
     parser.add_argument("--plot", metavar="PNG", type=Path,
-                        help="draw images/s (and p99 latency) per benchmark and run")
+                        help="draw images/s as bars grouped by path and coloured by engine; capacity searches' "
+                             "latency-throughput curves go to PNG's name with -capacity added")
+    parser.add_argument("--html", metavar="HTML", type=Path,
+                        help="write one self-contained page: tables, plots, machines and CPU flags, gates")
     parser.add_argument("--markdown", action="store_true", help="print one Markdown table (for README.md)")
     parser.add_argument("-k", dest="select", metavar="TEXT", help="only benchmarks whose path or name contains TEXT")
 
@@ -102,8 +105,13 @@ def run(args: argparse.Namespace) -> int:
     else:
         print_tables(runs, changes)
     if args.plot:
-        plot(runs, args.plot)
-        print(f"plot written to {args.plot}")
+        for written in plot(runs, args.plot):
+            print(f"plot written to {written}")
+    if args.html:
+        from iotbench import html_report
+
+        html_report.write(runs, args.html)
+        print(f"page written to {args.html}")
     return 0
 
 
@@ -326,39 +334,19 @@ def print_markdown(runs: list[results.Run], changes) -> None:
 # --------------------------------------------------------------------------- plot
 
 
-def plot(runs: list[results.Run], out: Path) -> None:
-    """Grouped horizontal bars: images/s per benchmark, one colour per run; p99 latency beside it if any."""
-    import matplotlib
+def plot(runs: list[results.Run], out: Path) -> list[Path]:
+    """Bars to ``out`` (grouped by path, coloured by engine/runtime, values on them); the curves of any
+    capacity search to ``<out stem>-capacity.png``.  Returns the files written."""
+    from iotbench import plots
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    keys: list[tuple[str, str]] = []
-    for r in runs:
-        for row in r.rows:
-            if row.key not in keys:
-                keys.append(row.key)
-    values = {(r.label, row.key): row for r in runs for row in r.rows}
-    has_latency = any(row.get("p99_ms") is not None for r in runs for row in r.rows)
-    fig, axes = plt.subplots(1, 2 if has_latency else 1, figsize=(14 if has_latency else 9, 1 + 0.45 * len(keys)),
-                             squeeze=False, sharey=True)
-    y = np.arange(len(keys))
-    height = 0.8 / len(runs)
-    for i, r in enumerate(runs):
-        offset = (i - (len(runs) - 1) / 2) * height
-        for ax, metric in zip(axes[0], ("images_per_sec", "p99_ms")):
-            data = [(values.get((r.label, k)).get(metric) if values.get((r.label, k)) else None) or 0 for k in keys]
-            ax.barh(y + offset, data, height=height, label=r.label)
-    axes[0][0].set_yticks(y, [f"{p}: {n}" for p, n in keys], fontsize=8)
-    axes[0][0].set_xlabel("images / second (higher is better)")
-    rates = [row.get("images_per_sec") for r in runs for row in r.rows if row.get("images_per_sec")]
-    if rates and max(rates) / min(rates) > 20:  # paths differ by orders of magnitude: log scale
-        axes[0][0].set_xscale("log")
-    if has_latency:
-        axes[0][1].set_xlabel("p99 latency, ms (lower is better)")
-    axes[0][0].invert_yaxis()
-    fig.legend(*axes[0][0].get_legend_handles_labels(), loc="upper center", ncol=min(len(runs), 4), fontsize=8)
-    fig.tight_layout(rect=(0, 0, 1, 0.92))
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    written = []
+    bars = plots.bars_figure(plots.latest_rows(runs))
+    if bars is not None:
+        out.write_bytes(plots.png_bytes(bars))
+        written.append(out)
+    curves = plots.curves_figure(plots.capacity_rows(runs))
+    if curves is not None:
+        path = out.with_name(f"{out.stem}-capacity{out.suffix or '.png'}")
+        path.write_bytes(plots.png_bytes(curves))
+        written.append(path)
+    return written

@@ -1,0 +1,130 @@
+"""Capacity at a p99 bound for every streaming path (issue 15): "capacity = R images/s at p99 ≤ B ms".
+
+Each case runs :func:`iotbench.capacity.search`: the real sender subprocess streams Poisson arrivals
+at an offered rate, the path classifies them, and the step kept up when the books close with nothing
+lost, the measured rate is ≥ 0.8 × the offered one and p99 ≤ the bound.  The rate doubles while it
+keeps up, then bisects to the stated resolution.  Bounds: 100 ms on the edge path (Keras ResNet20
+of the original, binary frames, micro-batches of 64 closed after 20 ms), three trigger intervals on
+the Spark paths (Structured Streaming, 1 s trigger, ``local[2]``).  Every step (offered and measured
+rate, p50/p99, accounting, verdict) is in ``extra_info["steps"]``, with the load average and CPU so
+that a figure measured beside other people's jobs says so.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from fixtures.data import SHARED_MODELS
+from fixtures.sender import start_sender
+from iotbench import capacity, receiver
+from iotbench.report import extra_info, machine_load
+
+EDGE_MODEL = SHARED_MODELS / "cifar10_ResNet20v1_model_91470.h5"
+EDGE_BATCH, EDGE_MAX_WAIT_MS, EDGE_SECONDS, EDGE_MIN_IMAGES = 64, 20.0, 4.0, 400
+EDGE_RESOLUTION, SPARK_RESOLUTION = 0.1, 0.2
+SPARK_SECONDS = 6.0
+#: The runtimes of the edge path: TensorFlow, and the fastest other one on an AVX2-only CPU in fp32
+#: (ONNX Runtime; OpenVINO's speed here comes from bf16, which this CPU lacks).
+EDGE_RUNTIMES = ["tf", "onnxruntime"]
+
+
+def images_at(rate: float, seconds: float, least: int = 0) -> int:
+    return max(least, int(rate * seconds))
+
+
+def progress(capsys, label: str):
+    def show(step: capacity.Step) -> None:  # minutes per search: one line per step, even under capture
+        with capsys.disabled():
+            print(f"\n  {label} at {step.offered:g} img/s: {step.verdict.reason}, measured "
+                  f"{step.summary.get('images_per_sec')} img/s, p99 {step.summary.get('p99_ms')} ms", flush=True)
+    return show
+
+
+def record(benchmark, steps, bound_ms: float, resolution: float, **identity) -> dict:
+    res = capacity.result(steps, bound_ms, resolution)
+    benchmark.extra_info.update(extra_info(
+        res, **identity, offered_images_per_sec=res["offered_images_per_sec"],
+        capacity_images_per_sec=res["capacity_images_per_sec"], p99_bound_ms=bound_ms, resolution=resolution,
+        arrival="poisson", steps=res["steps"], headline=capacity.headline(res), **machine_load()))
+    return res
+
+
+def check(steps, res) -> None:
+    for step in steps:  # a step whose sender finished accounts for every image it sent
+        if step.summary.get("sender_finished") is not False and step.summary.get("sent") is not None:
+            s = step.summary
+            assert s["sent"] == s["classified"] + s["rejected"] + s["lost"], step.brief()
+    assert res["capacity_images_per_sec"] is not None, [s.brief() for s in steps]
+    assert res["p99_ms"] <= res["p99_bound_ms"]
+
+
+CASES = [pytest.param("edge", rt, id=f"edge-{rt}", marks=pytest.mark.keras) for rt in EDGE_RUNTIMES] + [
+    pytest.param("spark", kind, id=f"spark-{kind}", marks=[pytest.mark.spark, pytest.mark.slow])
+    for kind in ("native", "bigdl")]
+
+
+@pytest.mark.parametrize(("path", "kind"), CASES)
+def test_capacity(benchmark, capsys, request, path, kind):
+    """capacity = R images/s at p99 ≤ B ms for one path (see the module docstring)."""
+    if path == "edge":
+        edge_capacity(benchmark, capsys, kind)
+    else:
+        spark_capacity(benchmark, request.getfixturevalue("spark_on"), request.getfixturevalue("keras_cnn_model"),
+                       request, capsys, kind)
+
+
+def edge_capacity(benchmark, capsys, runtime: str) -> None:
+    from iotbench.engines.edge_runtime import make_edge_engine
+
+    if not EDGE_MODEL.exists():
+        pytest.skip(f"model file {EDGE_MODEL} is not there")
+    try:
+        engine = make_edge_engine(runtime, EDGE_MODEL, batch=EDGE_BATCH)
+        engine.warmup()
+    except (ImportError, ValueError) as err:
+        pytest.skip(f"runtime {runtime}: {err}")
+    config = receiver.ReceiveConfig(batch=EDGE_BATCH, max_wait_ms=EDGE_MAX_WAIT_MS, progress_every=10**9)
+
+    def run_at(rate: float) -> dict:
+        sender = start_sender("-t", str(images_at(rate, EDGE_SECONDS, EDGE_MIN_IMAGES)), "-i", f"{rate:g}",
+                              "--arrival", "poisson", "--format", "binary")
+        try:
+            summary = receiver.receive(receiver.connect_input("127.0.0.1", sender.wait_listening()), engine,
+                                       config).summary()
+            summary["sender"] = sender.wait(60)
+        finally:
+            sender.stop()
+        return summary
+
+    bound = capacity.EDGE_P99_BOUND_MS
+    steps: list[capacity.Step] = []
+    benchmark.pedantic(lambda: steps.extend(capacity.search(
+        run_at, 50, capacity.p99_judge(bound), factor=2, resolution=EDGE_RESOLUTION,
+        on_step=progress(capsys, f"edge {runtime}"))), rounds=1, iterations=1)
+    res = record(benchmark, steps, bound, EDGE_RESOLUTION, engine=engine.name, model=engine.model,
+                 batch=EDGE_BATCH, wire="binary", path="edge", runtime=runtime, max_wait_ms=EDGE_MAX_WAIT_MS)
+    check(steps, res)
+
+
+def spark_capacity(benchmark, spark_on, keras_cnn_model, request, capsys, engine_kind: str) -> None:
+    from test_spark import STREAM_INTERVAL_S, make_engine, stream_from
+
+    sc, _ = spark_on("local")
+    engine, _ = make_engine(engine_kind, "stream", keras_cnn_model, request)
+
+    def run_at(rate: float) -> dict:
+        sender = start_sender("-t", str(images_at(rate, SPARK_SECONDS)), "-i", f"{rate:g}", "--arrival", "poisson",
+                              "--format", "%d", "--v2")
+        return stream_from(sender, sender.wait_listening(), engine, sc)[0]
+
+    bound = capacity.SPARK_BOUND_INTERVALS * STREAM_INTERVAL_S * 1000
+    steps: list[capacity.Step] = []
+    benchmark.pedantic(lambda: steps.extend(capacity.search(
+        run_at, 250, capacity.p99_judge(bound), factor=2, resolution=SPARK_RESOLUTION,
+        on_step=progress(capsys, f"spark {engine_kind}"))), rounds=1, iterations=1)
+    res = record(benchmark, steps, bound, SPARK_RESOLUTION, engine=engine.name, model=engine.model,
+                 batch=engine.batch, wire="v2%d", path="spark-stream", master=sc.master, api="structured",
+                 interval_s=STREAM_INTERVAL_S, cpu_count=os.cpu_count())
+    check(steps, res)
