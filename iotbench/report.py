@@ -144,4 +144,17 @@ def extra_info(summary: dict[str, Any], *, engine: str, model: str, batch: int, 
         "wire": wire,
     }
     info.update(more)
+    return label_backlog(info)
+
+
+def label_backlog(info: dict[str, Any]) -> dict[str, Any]:
+    """A run at max rate (``at_max_rate=True`` or ``arrival="max"``) reports its p99 as ``backlog_p99_ms``.
+
+    An unthrottled sender offers more than any capacity, so the latency it measures is the queue it
+    built, not one a deployment would see: ``p99_ms`` is None there (see :mod:`iotbench.capacity`).
+    """
+    if info.get("at_max_rate") or info.get("arrival") == "max":
+        info["at_max_rate"] = True
+        info.setdefault("backlog_p99_ms", info.get("p99_ms"))
+        info["p99_ms"] = None
     return info

@@ -70,3 +70,13 @@ def test_a_failure_below_a_pass_caps_the_answer():
     assert capacity.bracket(steps) == (250, 300)
     noisy = steps + [capacity.Step(350, {}, capacity.Verdict(True, "ok"))]
     assert capacity.bracket(noisy) == (250, 300)
+
+
+def test_runs_at_max_rate_label_their_latency_as_backlog():
+    from iotbench.report import extra_info
+
+    summary = {"classified": 100, "images_per_sec": 900.0, "p50_ms": 800.0, "p99_ms": 2500.0, "rejected": 0, "lost": 0}
+    at_max = extra_info(summary, engine="keras", model="m", batch=64, wire="binary", arrival="max")
+    assert at_max["p99_ms"] is None and at_max["backlog_p99_ms"] == 2500.0 and at_max["at_max_rate"] is True
+    paced = extra_info(summary, engine="keras", model="m", batch=64, wire="binary", arrival="poisson")
+    assert paced["p99_ms"] == 2500.0 and "backlog_p99_ms" not in paced
