@@ -12,8 +12,6 @@ that a figure measured beside other people's jobs says so.
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from fixtures.data import SHARED_MODELS
@@ -101,7 +99,7 @@ def edge_capacity(benchmark, capsys, runtime: str) -> None:
     bound = capacity.EDGE_P99_BOUND_MS
     steps: list[capacity.Step] = []
     benchmark.pedantic(lambda: steps.extend(capacity.search(
-        run_at, 50, capacity.p99_judge(bound), factor=2, resolution=EDGE_RESOLUTION,
+        run_at, 25, capacity.p99_judge(bound), factor=2, resolution=EDGE_RESOLUTION,
         on_step=progress(capsys, f"edge {runtime}"))), rounds=1, iterations=1)
     res = record(benchmark, steps, bound, EDGE_RESOLUTION, engine=engine.name, model=engine.model,
                  batch=EDGE_BATCH, wire="binary", path="edge", runtime=runtime, max_wait_ms=EDGE_MAX_WAIT_MS)
@@ -122,9 +120,9 @@ def spark_capacity(benchmark, spark_on, keras_cnn_model, request, capsys, engine
     bound = capacity.SPARK_BOUND_INTERVALS * STREAM_INTERVAL_S * 1000
     steps: list[capacity.Step] = []
     benchmark.pedantic(lambda: steps.extend(capacity.search(
-        run_at, 250, capacity.p99_judge(bound), factor=2, resolution=SPARK_RESOLUTION,
+        run_at, 100, capacity.p99_judge(bound), factor=2, resolution=SPARK_RESOLUTION,
         on_step=progress(capsys, f"spark {engine_kind}"))), rounds=1, iterations=1)
     res = record(benchmark, steps, bound, SPARK_RESOLUTION, engine=engine.name, model=engine.model,
                  batch=engine.batch, wire="v2%d", path="spark-stream", master=sc.master, api="structured",
-                 interval_s=STREAM_INTERVAL_S, cpu_count=os.cpu_count())
+                 interval_s=STREAM_INTERVAL_S)
     check(steps, res)
