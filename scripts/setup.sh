@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Create (or reuse) .venv/ and install everything iotbench needs; idempotent and quick when nothing changed.
-#   System packages (apt-get, when missing): netcat-openbsd (nc), a Java runtime (Spark, BigDL, Scala).
+#   System packages (apt-get, when missing): netcat-openbsd (nc), a Java runtime (Spark, BigDL, Scala), chromium (the HTML report's test).
 #   Python packages (pip): the iotbench package with every extra, and BigDL without its pins
 #   (its pyspark==3.1.3 pin conflicts with pyspark 3.5.9, which runs it fine: ../shared/notes/bigdl-spark.md).
 set -euo pipefail
@@ -12,6 +12,7 @@ need_apt=()
 command -v nc >/dev/null 2>&1 || need_apt+=(netcat-openbsd)
 command -v java >/dev/null 2>&1 || need_apt+=(openjdk-17-jre-headless)
 command -v make >/dev/null 2>&1 || need_apt+=(make)
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)  # tests/test_report_html.py opens report --html in it
 if [ ${#need_apt[@]} -gt 0 ]; then
   say "apt-get install ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
