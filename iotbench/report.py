@@ -14,6 +14,8 @@ import sys
 import time
 from typing import Any
 
+from iotbench.summary import FIXED_KEYS, IN_MEMORY_WIRES, Summary  # noqa: F401  (IN_MEMORY_WIRES: for callers)
+
 
 def timestamp(millis: bool = False) -> str:
     """UTC time as the original printed it (``2019-01-31T02:44:45Z``; Spark programs with ms)."""
@@ -112,13 +114,9 @@ def write_json(path: str, payload: dict[str, Any]) -> None:
         json.dump(payload, f, indent=2, default=str)
 
 
-#: The keys every benchmark puts in pytest-benchmark's ``extra_info`` (DESIGN.md § Measuring).
-EXTRA_INFO_KEYS = ("images", "images_per_sec", "accuracy", "p50_ms", "p99_ms", "rejected", "lost",
-                   "engine", "model", "batch", "wire")
-
-#: ``wire`` of the paths that classify preloaded arrays: nothing is streamed, so nothing can be
-#: rejected or lost, and a 0 there would read as "measured, none".
-IN_MEMORY_WIRES = ("in-memory", "memory")
+#: The keys every benchmark puts in pytest-benchmark's ``extra_info``, and the wires of in-memory paths: the result
+#: type's (iotbench/summary.py), named here too for the callers that read them from the report.
+EXTRA_INFO_KEYS = FIXED_KEYS
 
 
 def extra_info(summary: dict[str, Any], *, engine: str, model: str, batch: int, wire: str,
@@ -129,21 +127,7 @@ def extra_info(summary: dict[str, Any], *, engine: str, model: str, batch: int, 
     in-memory path's ``rejected`` / ``lost`` are None whatever its summary says: a figure that was
     not measured must not look like a measured 0.
     """
-    in_memory = wire in IN_MEMORY_WIRES
-    info = {
-        "images": summary.get("classified", summary.get("images")),
-        "images_per_sec": summary.get("images_per_sec"),
-        "accuracy": summary.get("accuracy"),
-        "p50_ms": summary.get("p50_ms"),
-        "p99_ms": summary.get("p99_ms"),
-        "rejected": None if in_memory else summary.get("rejected"),
-        "lost": None if in_memory else summary.get("lost"),
-        "engine": engine,
-        "model": model,
-        "batch": batch,
-        "wire": wire,
-    }
-    info.update(more)
+    info = Summary.from_run(summary, engine=engine, model=model, batch=batch, wire=wire, **more).extra_info()
     return label_backlog(info)
 
 
