@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from iotbench.convert import TOLERANCE
+from iotbench.convert import TOLERANCE, progress, run_module
 from iotbench.files import sha256
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -190,10 +190,6 @@ def card(info: dict) -> str:
     )
 
 
-def progress(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
-
-
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--keras", type=Path, default=ROOT / "models" / "cnn.keras", help="trained Keras model")
     p.add_argument("--out", type=Path, default=ROOT / "models" / "bigdl_cnn",
@@ -220,10 +216,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m iotbench.convert.bigdl_cnn", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    configure(p)
-    return run(p.parse_args(argv))
+    """``python -m iotbench.convert.bigdl_cnn`` (also ``iotbench convert``)."""
+    return run_module(sys.modules[__name__], argv)
 
 
 if __name__ == "__main__":

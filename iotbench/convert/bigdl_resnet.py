@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from iotbench.convert import TOLERANCE, progress, run_module
 from iotbench.files import sha256
 
 #: Default files, next to the Keras models.
@@ -231,7 +232,6 @@ def configure(p) -> None:
 
 def run(args) -> int:
     """Convert, check against Keras (nothing saved beyond ``TOLERANCE``), save, write the sidecar."""
-    from iotbench.convert import TOLERANCE
     from iotbench.data import cifar10
     from iotbench.models import preprocess
     from iotbench.models.cards import model_transform
@@ -279,18 +279,9 @@ def run(args) -> int:
     return 0
 
 
-def progress(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
-
-
 def main(argv: list[str] | None = None) -> int:
-    """``python -m iotbench.convert.bigdl_resnet KERAS_FILE [OUTPUT]`` (also ``iotbench convert resnet20``)."""
-    import argparse
-
-    p = argparse.ArgumentParser(prog="python -m iotbench.convert.bigdl_resnet", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    configure(p)
-    return run(p.parse_args(argv))
+    """``python -m iotbench.convert.bigdl_resnet`` (also ``iotbench convert``)."""
+    return run_module(sys.modules[__name__], argv)
 
 
 if __name__ == "__main__":
