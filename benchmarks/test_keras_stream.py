@@ -223,7 +223,7 @@ def paired_rounds(engine, case: StreamCase, x: np.ndarray, rounds: int = 2, benc
     return stream_round.results[best], around[best]
 
 
-@pytest.mark.parametrize("model", ["legacy-h5", pytest.param("resnet20", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("model", ["legacy-h5", "resnet20"])  # the CI gate runs on our own ResNet20 too
 def test_keras_speedup_and_ceiling_ratios(benchmark, keras_engines, model_inputs, sizes, model):
     """ResNet20, one run: micro-batched text ÷ per-image text ≥ 50×, text ≥ 0.65× and binary ≥ 0.90× the ceiling."""
     micro, single = keras_engines(model, sizes.batch), keras_engines(model, 1)

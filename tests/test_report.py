@@ -242,13 +242,12 @@ def test_report_names_a_bad_file_and_skips_it(tmp_path):
     assert alone.returncode == 1 and "error: no benchmarks" in alone.stderr and str(bad) in alone.stderr
 
 
-@pytest.mark.slow
 @pytest.mark.keras
 def test_ci_gate_fails_when_micro_batching_is_turned_off():
     """The regression the gate exists for: ``--batch 1`` makes the micro-batched path per-image again."""
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:cacheprovider",
                            str(ROOT / "benchmarks" / "test_keras_stream.py"),
-                           "-k", "speedup_and_ceiling_ratios and legacy", "--batch", "1", "--images", "100"],
+                           "-k", "speedup_and_ceiling_ratios and legacy", "--batch", "1", "--images", "200"],
                           capture_output=True, text=True, timeout=900, cwd=ROOT)
     assert proc.returncode == 1, proc.stdout[-3000:]
     assert "GATE FAILED: microbatch_over_per_image" in proc.stdout, proc.stdout[-3000:]
