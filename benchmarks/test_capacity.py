@@ -20,9 +20,11 @@ from iotbench import capacity, receiver
 from iotbench.report import extra_info, machine_load
 
 EDGE_MODEL = SHARED_MODELS / "cifar10_ResNet20v1_model_91470.h5"
-EDGE_BATCH, EDGE_MAX_WAIT_MS, EDGE_SECONDS, EDGE_MIN_IMAGES = 64, 20.0, 4.0, 400
+EDGE_BATCH, EDGE_MAX_WAIT_MS, EDGE_SECONDS, EDGE_MIN_IMAGES = 64, 20.0, 4.0, 300
 EDGE_RESOLUTION, SPARK_RESOLUTION = 0.1, 0.2
-SPARK_SECONDS = 6.0
+SPARK_SECONDS, SPARK_MIN_IMAGES = 6.0, 1500
+#: Each step starts a streaming query whose first micro-batch loads the model in the Python workers
+#: (seconds): a step needs enough images that those few are under 1% of them, or p99 is start-up.
 #: The runtimes of the edge path: TensorFlow, and the fastest other one on an AVX2-only CPU in fp32
 #: (ONNX Runtime; OpenVINO's speed here comes from bf16, which this CPU lacks).
 EDGE_RUNTIMES = ["tf", "onnxruntime"]
@@ -99,7 +101,7 @@ def edge_capacity(benchmark, capsys, runtime: str) -> None:
     bound = capacity.EDGE_P99_BOUND_MS
     steps: list[capacity.Step] = []
     benchmark.pedantic(lambda: steps.extend(capacity.search(
-        run_at, 25, capacity.p99_judge(bound), factor=2, resolution=EDGE_RESOLUTION,
+        run_at, 20, capacity.p99_judge(bound), factor=2, resolution=EDGE_RESOLUTION,
         on_step=progress(capsys, f"edge {runtime}"))), rounds=1, iterations=1)
     res = record(benchmark, steps, bound, EDGE_RESOLUTION, engine=engine.name, model=engine.model,
                  batch=EDGE_BATCH, wire="binary", path="edge", runtime=runtime, max_wait_ms=EDGE_MAX_WAIT_MS)
@@ -113,14 +115,14 @@ def spark_capacity(benchmark, spark_on, keras_cnn_model, request, capsys, engine
     engine, _ = make_engine(engine_kind, "stream", keras_cnn_model, request)
 
     def run_at(rate: float) -> dict:
-        sender = start_sender("-t", str(images_at(rate, SPARK_SECONDS)), "-i", f"{rate:g}", "--arrival", "poisson",
-                              "--format", "%d", "--v2")
+        images = images_at(rate, SPARK_SECONDS, SPARK_MIN_IMAGES)
+        sender = start_sender("-t", str(images), "-i", f"{rate:g}", "--arrival", "poisson", "--format", "%d", "--v2")
         return stream_from(sender, sender.wait_listening(), engine, sc)[0]
 
     bound = capacity.SPARK_BOUND_INTERVALS * STREAM_INTERVAL_S * 1000
     steps: list[capacity.Step] = []
     benchmark.pedantic(lambda: steps.extend(capacity.search(
-        run_at, 100, capacity.p99_judge(bound), factor=2, resolution=SPARK_RESOLUTION,
+        run_at, 250, capacity.p99_judge(bound), factor=2, resolution=SPARK_RESOLUTION,
         on_step=progress(capsys, f"spark {engine_kind}"))), rounds=1, iterations=1)
     res = record(benchmark, steps, bound, SPARK_RESOLUTION, engine=engine.name, model=engine.model,
                  batch=engine.batch, wire="v2%d", path="spark-stream", master=sc.master, api="structured",
