@@ -9,10 +9,14 @@ cannot be made.  Traffic goes only to loopback and to the addresses the fixture 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
 import time
+import zipfile
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -28,6 +32,18 @@ from iotbench.spark.address import (
 )
 
 IMAGES = 1_000  # CI size: enough that the accuracy comparison with Keras is meaningful
+#: figures the cluster tests measured; written to $IOTBENCH_CLUSTER_JSON when set (benchmarks/results/)
+FIGURES: dict = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def cluster_figures():
+    yield FIGURES
+    out = os.environ.get("IOTBENCH_CLUSTER_JSON")
+    if out and FIGURES:
+        from iotbench import report
+
+        report.write_json(out, {"figures": FIGURES, "images": IMAGES, "machine": report.machine()})
 
 
 # --------------------------------------------------------------------------- pure: the address choice
@@ -156,6 +172,8 @@ def test_max_path_on_workers_in_their_own_network_namespaces(kind, netns_spark, 
     s = result.summary()
     assert s["classified"] == IMAGES and s["accuracy"] == pytest.approx(keras_acc, abs=0.005)
     assert s["executors_lost"] == 0
+    FIGURES[f"{kind}_max"] = {"images_per_sec": s["images_per_sec"], "accuracy": s["accuracy"],
+                              "keras_accuracy": keras_acc, "workers": cluster.workers}
 
 
 def serve_in_thread(config: sender.SendConfig) -> tuple[threading.Thread, dict]:
@@ -180,13 +198,12 @@ def run_native_stream(sc, keras_cnn_model, cifar_test, images: int, rate: float 
     config = sender.SendConfig(total=images, arrival="max" if rate is None else "constant", rate=rate or 0.0,
                                fmt="%d", v2=True)
     thread, out = serve_in_thread(config)
+    # ``during``: (seconds after the stream started, what to do): after the engine's warm-up, which counts executors
     timer = threading.Timer(during[0], during[1]) if during else None
-    if timer:
-        timer.start()
     try:
         result = run_stream(NativeStream(KerasUDFClassifier(keras_cnn_model)), sc,
                             StreamConfig(port=out["port"], interval=2.0, api="structured", empty_intervals=2,
-                                         first_data_timeout=180))
+                                         first_data_timeout=180), on_start=timer.start if timer else None)
     finally:
         if timer:
             timer.cancel()
@@ -214,6 +231,8 @@ def test_native_stream_on_workers_in_their_own_network_namespaces(netns_spark, k
     assert (s["classified"], s["rejected"], s["lost"]) == (IMAGES, 0, 0)
     assert metrics.exit_status(s) == (metrics.EXIT_OK, None)
     assert s["accuracy"] == pytest.approx(keras_acc, abs=0.005)  # the stream sends the test set from image 0
+    FIGURES["native_stream"] = {"images_per_sec": s["images_per_sec"], "accuracy": s["accuracy"],
+                                "keras_accuracy": keras_acc, "sent": s["sent"], "lost": s["lost"]}
 
 
 @pytest.mark.cluster
@@ -243,6 +262,10 @@ def test_max_path_completes_on_the_survivor_when_a_worker_dies(netns_spark, kera
     slowdown = hurt["iteration_seconds"][0] / healthy["iteration_seconds"][0]
     print(f"\nlost worker: iteration {healthy['iteration_seconds'][0]:.2f} s -> {hurt['iteration_seconds'][0]:.2f} s "
           f"({slowdown:.2f}x)")
+    FIGURES["native_max_lost_worker"] = {
+        "healthy_iteration_s": healthy["iteration_seconds"][0], "lost_worker_iteration_s": hurt["iteration_seconds"][0],
+        "slowdown": slowdown, "accuracy": hurt["accuracy"], "executors": [hurt["executors_start"],
+                                                                          hurt["executors_end"]]}
 
 
 @pytest.mark.cluster
@@ -262,6 +285,9 @@ def test_stream_path_loses_no_image_when_a_worker_dies(netns_spark, keras_cnn_mo
     assert metrics.exit_status(s) == (metrics.EXIT_OK, None)
     assert s["accuracy"] == pytest.approx(keras_acc, abs=0.005)
     assert (s["executors_start"], s["executors_end"], s["executors_lost"]) == (2, 1, 1)
+    FIGURES["native_stream_lost_worker"] = {"sent": s["sent"], "classified": s["classified"], "lost": s["lost"],
+                                            "rejected": s["rejected"], "accuracy": s["accuracy"],
+                                            "images_per_sec": s["images_per_sec"], "offered_rate": 100.0}
 
 
 def test_spark_properties_follow_the_address_choice_and_conf_comes_last():
@@ -273,3 +299,86 @@ def test_spark_properties_follow_the_address_choice_and_conf_comes_last():
                                             conf={"spark.task.maxFailures": "8", "spark.executor.memory": "5g"}))
     assert (pinned["spark.driver.host"], pinned["spark.driver.bindAddress"]) == ("192.0.2.9", "192.0.2.9")
     assert (pinned["spark.task.maxFailures"], pinned["spark.executor.memory"]) == ("8", "5g")
+
+
+# --------------------------------------------------------------------------- --ship-env
+
+
+def test_pack_excludes_what_executors_do_not_import_and_keeps_what_they_do():
+    from fnmatch import fnmatch
+
+    from iotbench.spark.ship import EXCLUDE, SITE
+
+    def excluded(path):
+        return any(fnmatch(path, pattern) for pattern in EXCLUDE)
+
+    for gone in ("torch/__init__.py", "nvidia/cublas/lib/libcublas.so.12", "triton/__init__.py",
+                 "torchvision/io/image.py", "torch-2.9.0.dist-info/RECORD", "pyspark/jars/spark-core_2.12-3.5.9.jar",
+                 "__editable___iotbench_0_1_0_finder.py"):
+        assert excluded(f"{SITE}/{gone}"), gone
+    for kept in ("numpy/__init__.py", "tensorflow/__init__.py", "keras/__init__.py", "pyarrow/__init__.py",
+                 "pandas/__init__.py", "pyspark/__init__.py", "bigdl/dllib/nncontext.py", "torchmetrics/x.py"):
+        assert not excluded(f"{SITE}/{kept}"), kept
+
+
+def test_environment_hash_is_stable_and_the_package_zip_holds_our_sources(tmp_path):
+    from iotbench.spark.ship import Pack, environment_hash, package_zip
+
+    assert environment_hash() == environment_hash() and len(environment_hash()) == 16
+    z = package_zip(tmp_path)
+    assert package_zip(tmp_path) == z  # named by content: built once
+    names = zipfile.ZipFile(z).namelist()
+    assert "iotbench/__init__.py" in names and "iotbench/spark/ship.py" in names
+    conf = Pack(tmp_path / "env.tar.gz", z, 1, 0.5, False).conf()
+    assert conf["spark.archives"].endswith("env.tar.gz#environment")
+    assert conf["spark.pyspark.python"] == "./environment/bin/python"
+
+
+@pytest.mark.parametrize("path", ["spark-max", "spark-stream"])
+def test_cli_paths_take_ship_env(path):
+    proc = subprocess.run([sys.executable, "-m", "iotbench", "infer", path, "--help"], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0 and "--ship-env" in proc.stdout
+
+
+@pytest.mark.cluster
+@pytest.mark.slow
+@pytest.mark.spark
+def test_ship_env_runs_on_a_worker_that_cannot_see_the_venv(spark_contexts, keras_cnn_model, subset, request,
+                                                            tmp_path):
+    """A worker whose mount namespace hides this .venv: without --ship-env the first job fails in one line naming
+    the flag; with it the native max path classifies at Keras's accuracy from the shipped pack."""
+    from fixtures.netns import netns_cluster_running
+    from iotbench.engines.spark_max import run_max
+    from iotbench.spark import SparkSettings
+    from iotbench.spark import context as spark_context
+
+    spark_contexts.stop()  # one SparkContext per JVM
+    images, labels, keras_acc = subset
+    venv = Path(sys.prefix)
+    with netns_cluster_running(workers=1, cores=1, memory="2g", log_dir=tmp_path, hide=(venv,), first=4) as cluster:
+        plain = SparkSettings(master=cluster.url, app_name="iotbench-pytest-ship", cores_max=1, bigdl=False)
+        started = time.monotonic()
+        with pytest.raises(RuntimeError) as err:
+            spark_context.start(plain)
+        refused_s = time.monotonic() - started
+        assert "--ship-env" in str(err.value) and str(venv) in str(err.value) and "\n" not in str(err.value)
+        started = time.monotonic()
+        sc = spark_context.start(replace(plain, ship_env=True))
+        try:
+            ready_s = time.monotonic() - started
+            assert sc.getConf().get("spark.pyspark.python") == "./environment/bin/python"
+            s = run_max(_engine("native", "max", keras_cnn_model, request), sc, images, labels, duration=0,
+                        warmup=1).summary()
+        finally:
+            spark_context.stop()
+    assert s["classified"] == IMAGES and s["accuracy"] == pytest.approx(keras_acc, abs=0.005)
+    from iotbench.spark.ship import environment_pack
+
+    pack = environment_pack(log=lambda line: None)
+    print(f"\nship-env: refused without it in {refused_s:.1f} s; {pack.line()}; context + check job {ready_s:.1f} s; "
+          f"{s['images_per_sec']:.1f} images/s, accuracy {s['accuracy']:.4f}")
+    FIGURES["ship_env_native_max"] = {
+        "images_per_sec": s["images_per_sec"], "accuracy": s["accuracy"], "keras_accuracy": keras_acc,
+        "pack_bytes": pack.size_bytes, "pack_build_s": pack.build_s, "refused_without_ship_env_s": refused_s,
+        "context_and_first_job_s": ready_s, "workers": 1, "hidden": str(venv)}

@@ -58,6 +58,10 @@ def add_spark_arguments(p: argparse.ArgumentParser, compat: bool = False) -> Non
     p.add_argument("--driver-host", metavar="HOST",
                    help="address executors reach the driver at (default: loopback for local masters, else the "
                         "local address that routes to the master)")
+    p.add_argument("--ship-env", action="store_true",
+                   help="cluster: pack this Python environment (venv-pack, cached) and our package and ship them to "
+                        "the executors (spark.archives); workers then need only the same Python. Without it they "
+                        "need this .venv at the same path")
     p.add_argument("--log-level", choices=LOG_LEVELS, default="ERROR",
                    help="Spark/JVM log level; below INFO the JVM's start-up chatter and stack traces are hidden")
     p.add_argument("--json", metavar="FILE", help="also write the run's summary as JSON")
@@ -167,7 +171,8 @@ def settings(args: argparse.Namespace, app_name: str):
 
     return SparkSettings(master=args.master, app_name=app_name, driver_memory=args.driver_memory,
                          executor_memory=args.executor_memory, cores_max=args.cores_max,
-                         log_level=args.log_level, conf=parse_conf(args.conf), driver_host=args.driver_host)
+                         log_level=args.log_level, conf=parse_conf(args.conf), driver_host=args.driver_host,
+                         ship_env=getattr(args, "ship_env", False))
 
 
 def run(args: argparse.Namespace) -> int:

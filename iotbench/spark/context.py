@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import sys
 import threading
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
@@ -42,6 +43,7 @@ class SparkSettings:
     bigdl: bool = True  # put BigDL on the class path and start its engine (if installed)
     conf: dict[str, str] = field(default_factory=dict)  # --conf KEY=VALUE, applied last (as spark-submit does)
     driver_host: str | None = None  # --driver-host: the address executors reach the driver at (default: routed)
+    ship_env: bool = False  # --ship-env: pack this environment and ship it to the executors (iotbench.spark.ship)
 
     @property
     def is_cluster(self) -> bool:
@@ -191,7 +193,16 @@ def start(settings: SparkSettings | None = None):
         if active.master != settings.master:
             raise RuntimeError(f"a SparkContext for {active.master} is running; stop it before using {settings.master}")
         return active
-    conf = SparkConf().setAll(list(spark_conf_items(settings).items()))
+    items = spark_conf_items(settings)
+    shipped = None
+    if settings.ship_env and settings.is_cluster:
+        from iotbench.spark.ship import environment_pack
+
+        shipped = environment_pack()
+        items.update({**shipped.conf(), **settings.conf})  # --conf still comes last
+        # pyspark sends the driver's PYSPARK_PYTHON with every Python function: the executors' path, not ours
+        os.environ["PYSPARK_PYTHON"] = items["spark.pyspark.python"]
+    conf = SparkConf().setAll(list(items.items()))
     if settings.log_level in QUIET_LEVELS:
         launch_quiet_gateway(conf)
     if settings.bigdl and bigdl_jars():
@@ -201,6 +212,16 @@ def start(settings: SparkSettings | None = None):
     else:
         sc = SparkContext(conf=conf)
         sc.setLogLevel(settings.log_level)
+    if settings.is_cluster:
+        from iotbench.spark.ship import check_executors
+
+        try:
+            if shipped is not None:
+                shipped.add_package(sc)
+            check_executors(sc, items.get("spark.pyspark.python", sys.executable), shipped is not None)
+        except BaseException:
+            stop()
+            raise
     return sc
 
 
