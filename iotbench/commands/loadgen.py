@@ -50,12 +50,14 @@ def run(args: argparse.Namespace) -> int:
     engine = make_engine(args.engine, args.model, args.batch)
     images, labels = loadgen.load_images(args.samples)
     ours = loadgen.ceiling(engine, images, labels, args.batch)
-    expected = min(1.5 * ours, 50_000.0)  # LoadGen's offline sample count follows its expected rate: set it above the real one
+    # LoadGen's offline sample count follows its expected rate: set it above the real one (capped for null)
+    expected = min(1.5 * ours, 50_000.0)
     result = loadgen.run_loadgen(engine, images, labels, scenario=args.scenario, batch=args.batch,
                                  target_qps=args.target_qps, latency_ms=args.latency_ms, expected_qps=expected,
                                  duration_ms=args.duration_ms, outdir=args.outdir)
     s = result.summary
-    print(f"LoadGen {args.scenario}: {s['result'] or 'n/a'}; samples/s {_fmt(s['samples_per_sec'] or s['completed_samples_per_sec'])}, "
+    rate = s["samples_per_sec"] or s["completed_samples_per_sec"]
+    print(f"LoadGen {args.scenario}: {s['result'] or 'n/a'}; samples/s {_fmt(rate)}, "
           f"p50 {_fmt(s['p50_ms'])} ms, p99 {_fmt(s['p99_ms'])} ms")
     print(f"iotbench: in-memory ceiling {_fmt(ours)} images/s", end="")
     if args.scenario == "server":
