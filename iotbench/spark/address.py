@@ -1,6 +1,6 @@
 """Which address the Spark driver advertises to its executors, and which it binds to.
 
-Why: executors connect back to the driver at ``spark.driver.host``.  On loopback (``local[N]``, or a master on
+Why: executors connect back to the driver at the host it advertises.  On loopback (``local[N]``, or a master on
 127.0.0.1) that is 127.0.0.1; for a master on another host, 127.0.0.1 would send every executor to *its own*
 loopback (Spark then launches executor after executor, each failing to connect).  The right address is the local
 one the kernel would use to reach the master: a UDP socket ``connect()`` asks the routing table for it without

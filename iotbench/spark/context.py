@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
 from iotbench.spark.address import bind_address, driver_address
-from iotbench.spark.env import cpu_vendor, mkl_cpu_env, prepare_environment
+from iotbench.spark.env import cpu_vendor, mkl_cpu_env, prepare_environment, use_executor_python
 from iotbench.spark.jars import bigdl_jars, bigdl_spark_conf
 from iotbench.spark.logs import QUIET_LEVELS, launch_quiet_gateway, log4j_file
 
@@ -200,8 +200,7 @@ def start(settings: SparkSettings | None = None):
 
         shipped = environment_pack()
         items.update({**shipped.conf(), **settings.conf})  # --conf still comes last
-        # pyspark sends the driver's PYSPARK_PYTHON with every Python function: the executors' path, not ours
-        os.environ["PYSPARK_PYTHON"] = items["spark.pyspark.python"]
+        use_executor_python(items["spark.pyspark.python"])
     conf = SparkConf().setAll(list(items.items()))
     if settings.log_level in QUIET_LEVELS:
         launch_quiet_gateway(conf)

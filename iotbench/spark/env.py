@@ -56,6 +56,15 @@ def prepare_environment(env: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def use_executor_python(path: str) -> None:
+    """Make ``path`` (a shipped environment's interpreter, relative to the executor) the workers' Python.
+
+    pyspark sends the driver's PYSPARK_PYTHON with every Python function, so it must name the executors' path,
+    not the driver's own interpreter.
+    """
+    os.environ["PYSPARK_PYTHON"] = path
+
+
 def submit_env() -> dict[str, str]:
     """Environment for ``spark-submit`` of the Scala jar: pyspark's SPARK_HOME, loopback only, MKL's AVX2 kernels
     on AMD, and no ``PYTHONHOME`` (BigDL's virtualenv value would break the launcher's Python, and no worker

@@ -10,7 +10,7 @@ from __future__ import annotations
 def executor_hosts(sc) -> list[str]:
     """``host`` of each block manager but the driver's, sorted ([] in local mode, where the driver runs the tasks).
 
-    The driver's is told apart by its address and port (``spark.driver.host`` and the block manager's port), so
+    The driver's is told apart by its address and port (the driver's advertised host and the block manager's port), so
     an executor on the driver's host still counts.
     """
     env = sc._jvm.org.apache.spark.SparkEnv.get()
