@@ -248,6 +248,7 @@ def test_ci_gate_fails_when_micro_batching_is_turned_off():
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:cacheprovider",
                            str(ROOT / "benchmarks" / "test_keras_stream.py"),
                            "-k", "speedup_and_ceiling_ratios and legacy", "--batch", "1", "--images", "200"],
-                          capture_output=True, text=True, timeout=900, cwd=ROOT)
+                          capture_output=True, text=True, timeout=900, cwd=ROOT,
+                          env={k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")})
     assert proc.returncode == 1, proc.stdout[-3000:]
     assert "GATE FAILED: microbatch_over_per_image" in proc.stdout, proc.stdout[-3000:]
