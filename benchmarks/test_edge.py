@@ -25,7 +25,7 @@ import time
 import numpy as np
 import pytest
 
-from fixtures.bench import StreamCase, StreamRound, assert_ratio
+from fixtures.bench import StreamCase, StreamRound, assert_ratio, timed_classify
 from fixtures.data import MODELS as OUR_MODELS
 from fixtures.data import SHARED_MODELS
 
@@ -150,22 +150,14 @@ def test_edge_ceiling(benchmark, edge_engines, test_inputs, tf_fp32_accuracy, si
     engine = edge_engines(model, runtime, precision)
     n = min(sizes.images, 10_000)
     x, labels = test_inputs(engine.transform, n)
-    times: list[float] = []
-
-    def classify_all() -> np.ndarray:
-        start = time.perf_counter()
-        predicted = engine.classify(x)
-        times.append(time.perf_counter() - start)
-        return predicted
-
-    predicted = benchmark.pedantic(classify_all, rounds=3, iterations=1, warmup_rounds=1)
+    predicted, best_s = timed_classify(benchmark, engine, x)
     accuracy = float(np.mean(predicted == labels))
     reference = None
     if (runtime, precision) != ("tf", "fp32"):
         reference = tf_fp32_accuracy(model, n)
     floor = card_floor(model, n) if precision == "fp32" else KEEP_OF_FP32 * reference
     benchmark.extra_info.update(
-        images=n, images_per_sec=round(n / min(times), 1), accuracy=accuracy, p50_ms=None, p99_ms=None,
+        images=n, images_per_sec=round(n / best_s, 1), accuracy=accuracy, p50_ms=None, p99_ms=None,
         rejected=None, lost=None, engine=f"{runtime} {precision}", model=engine.model, batch=engine.batch,
         wire="in-memory", mode="ceiling", runtime=runtime, precision=precision, accuracy_floor=round(floor, 4),
         tf_fp32_accuracy=reference, artefact=getattr(engine, "artefact", None) and engine.artefact.name,

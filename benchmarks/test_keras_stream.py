@@ -23,7 +23,7 @@ import time
 import numpy as np
 import pytest
 
-from fixtures.bench import StreamCase, StreamRound, assert_ratio
+from fixtures.bench import StreamCase, StreamRound, assert_ratio, timed_classify
 from fixtures.data import MODELS as OUR_MODELS
 from fixtures.data import SHARED_MODELS
 
@@ -173,17 +173,8 @@ def test_keras_ceiling(benchmark, keras_engines, model_inputs, sizes, model):
     engine = keras_engines(model, sizes.batch)
     n = min(sizes.images, 10_000)
     x, labels = model_inputs(engine, n)
-    times: list[float] = []
-
-    def classify_all() -> np.ndarray:
-        start = time.perf_counter()
-        predicted = engine.classify(x)
-        times.append(time.perf_counter() - start)
-        return predicted
-
-    predicted = benchmark.pedantic(classify_all, rounds=3, iterations=1, warmup_rounds=1)
+    predicted, best_s = timed_classify(benchmark, engine, x)
     accuracy = float(np.mean(predicted == labels))
-    best_s = min(times)
     benchmark.extra_info.update(images=n, images_per_sec=round(n / best_s, 1), accuracy=accuracy, p50_ms=None,
                                 p99_ms=None, rejected=None, lost=None, engine=engine.name, model=engine.model,
                                 batch=sizes.batch, wire="in-memory", mode="ceiling")

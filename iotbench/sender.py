@@ -164,6 +164,7 @@ def stream(config: SendConfig, write: Callable[[bytes], object],
     every = config.progress_every or max(int(config.rate) * 5 if config.arrival != "max" else 10_000, 1)
     if config.fmt == "binary":
         write(wire.MAGIC)
+    next_progress = every
     sent = 0  # images whose every byte ``write`` accepted
     queued = 0  # images in the current burst
     burst: list[bytes] = []
@@ -199,8 +200,9 @@ def stream(config: SendConfig, write: Callable[[bytes], object],
             queued += count
             if len(burst) >= MAX_BURST or config.arrival != "max":
                 flush()
-                if count and progress and sent % every == 0:
+                if progress and sent >= next_progress:  # bursts of 256 rarely land on a multiple exactly
                     progress(sent)
+                    next_progress = (sent // every + 1) * every
         flush()
         if config.fmt == "binary":
             write(wire.end_frame(sent))
