@@ -141,6 +141,19 @@ def recipe_text(s: dict) -> str:
             f"training images {s['train_images']}; tf.data cache/shuffle/map/batch/prefetch")
 
 
+def previous_runs(sidecar: Path) -> list[dict]:
+    """The cards of the runs a warm start continues, oldest first.
+
+    A warm-started model's card must still show what the earlier file scored (and how it was trained),
+    so the new card carries the old card (without its own nested history of runs) in ``previous_runs``.
+    """
+    if not sidecar.is_file():
+        return []
+    old = json.loads(sidecar.read_text())
+    earlier = old.pop("previous_runs", [])
+    return [*earlier, old]
+
+
 def _read_state(p: Path) -> dict:
     return json.loads(p.read_text())
 
@@ -186,6 +199,8 @@ def train(name: str, epochs: int | None = None, batch_size: int = 128, out: Path
              "weight_decay": float(weight_decay if weight_decay is not None else d["weight_decay"]),
              "limit": limit, "augment": bool(augment), "input_transform": spec.input_transform}
         state = {"settings": s, "epochs_done": 0, "wall_time_s": 0.0, "history": []}
+        if warm_start is not None:
+            state["previous_runs"] = previous_runs(paths(warm_start)["sidecar"])
 
     keras.utils.set_random_seed(s["seed"] + state["epochs_done"])
     train_ds, val_ds, n_train, (x_test, y_test) = make_datasets(
@@ -278,6 +293,9 @@ def finalize(name, model, s, state, p, test, keep_checkpoint=False) -> dict:
         "history": [{"epoch": h["epoch"], "val_acc": h.get("val_acc"), "acc": h.get("acc"), "epoch_s": h.get("epoch_s")}
                     for h in state["history"]],
     }
+    if state.get("previous_runs"):
+        info["previous_runs"] = state["previous_runs"]
+        info["epochs_total"] = state["epochs_done"] + sum(r.get("epochs", 0) for r in state["previous_runs"])
     _write_json(p["sidecar"], info)
     if finished and not keep_checkpoint:
         for k in ("ckpt", "state"):
