@@ -15,6 +15,10 @@ Gates, all on figures from the same run:
   deviations on a subset;
 - native max ≥ 0.8 × the single-process Keras batched ceiling on the same model, images and cores
   (measured in the same test, just before); asserted with ``--full`` (at CI sizes it is recorded only);
+- ``test_spark_native_runtime[MODEL-RUNTIME-PRECISION]``: the native engine with the model in ONNX Runtime or
+  OpenVINO (``--runtime``), native max ≥ 0.8 × the same runtime's in-process ceiling on all test images
+  (``of_runtime_ceiling``, same run; asserted with ``--full`` only, as above); accuracy at the model card's
+  floor for fp32, ≥ 99% of the same runtime's fp32 accuracy on the same images for int8 (MLPerf's rule);
 - BigDL max vs the issue's 870 img/s baseline: an absolute figure on a shared machine, so it is
   recorded (``target_images_per_sec``, ``meets_target``), not asserted;
 - stream: ``sent = classified + rejected + lost`` with lost = 0; the issue's 1,000 img/s in local[2]
@@ -34,7 +38,9 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.bench import assert_ratio
 from fixtures.sender import start_sender
+from fixtures.spark import models_dir
 from iotbench import metrics
 from iotbench.report import extra_info
 
@@ -43,6 +49,9 @@ pytestmark = pytest.mark.spark
 BIGDL_BASELINE = 870.0  # img/s, issue 4: a Keras-API CNN, 10,000 images, local[2], per-image Samples
 BIGDL_TARGET = 1.5 * BIGDL_BASELINE
 MIN_NATIVE_OF_CEILING = 0.8
+MIN_NATIVE_OF_RUNTIME_CEILING = 0.8
+KEEP_OF_FP32 = 0.99  # MLPerf's accuracy rule for a reduced precision
+RUNTIME_CEILING_S = 10.0  # whole passes over the test set for at least this long (one pass at least)
 STREAM_TARGET = 1000.0  # img/s, issue 4: %d text at max rate, local[2]
 STREAM_INTERVAL_S = 1.0  # the first batch waits up to one trigger interval, which counts against throughput
 
@@ -102,7 +111,8 @@ def run_max_case(benchmark, engine, sc, images, labels, sizes, keras_model) -> d
         more["meets_target"] = summary["images_per_sec"] >= BIGDL_TARGET
     more.update(iterations=summary["iterations"], images_per_iteration=summary["images_per_iteration"])
     benchmark.extra_info.update(extra_info(summary, engine=engine.name, model=engine.model, batch=engine.batch,
-                                           wire="memory", path="max", master=sc.master, **more))
+                                           wire="memory", path="max", master=sc.master, runtime=engine.runtime,
+                                           precision=engine.precision, **more))
     return summary
 
 
@@ -142,7 +152,8 @@ def run_stream_case(benchmark, engine, sc, images: int, api: str = "structured")
     s = state["summary"]
     benchmark.extra_info.update(extra_info(
         s, engine=engine.name, model=engine.model, batch=engine.batch, wire="v2%d", path="stream",
-        master=sc.master, api=s["api"], sent=s["sent"], interval_s=s["interval_s"], intervals=s["intervals"],
+        master=sc.master, runtime=engine.runtime, precision=engine.precision, api=s["api"], sent=s["sent"],
+        interval_s=s["interval_s"], intervals=s["intervals"],
         per_interval_received=s["per_interval_received"], per_interval_correct=s["per_interval_correct"],
         empty_tail_s=s["empty_tail_s"], sender_rate=(state["sent"] or {}).get("rate"),
         target_images_per_sec=STREAM_TARGET, meets_target=s["images_per_sec"] >= STREAM_TARGET,
@@ -167,6 +178,66 @@ def test_spark(benchmark, spark_on, sizes, cifar_test, keras_cnn_model, request,
     if path == "max" and engine_kind == "native" and sizes.full:
         # At CI sizes (2,000 images, 5 s: one or two iterations) start-up noise dominates: recorded, not gated.
         assert benchmark.extra_info["of_ceiling"] >= MIN_NATIVE_OF_CEILING, benchmark.extra_info
+
+
+RUNTIME_CASES = [
+    pytest.param("cnn", "onnxruntime", "fp32", id="cnn-onnxruntime-fp32"),
+    pytest.param("resnet20", "onnxruntime", "fp32", id="resnet20-onnxruntime-fp32", marks=pytest.mark.slow),
+    pytest.param("cnn", "openvino", "fp32", id="cnn-openvino-fp32", marks=pytest.mark.slow),
+    pytest.param("resnet20", "openvino", "int8", id="resnet20-openvino-int8", marks=pytest.mark.slow),
+    pytest.param("resnet20", "onnxruntime", "int8", id="resnet20-onnxruntime-int8", marks=pytest.mark.slow),
+]
+
+
+@pytest.mark.parametrize("model,runtime,precision", RUNTIME_CASES)
+def test_spark_native_runtime(benchmark, spark_on, sizes, cifar_test, model, runtime, precision):
+    """Native max with the model in ``runtime`` ÷ the same runtime's in-process ceiling, both in this run.
+
+    The ceiling is the edge engine of the same runtime and precision (the same converted file) in this
+    process on all test images, measured just before the Spark loop on the same cores.
+    """
+    from iotbench.engines.spark_max import NativeMax, run_max, runtime_ceiling
+    from iotbench.engines.spark_models import KerasUDFClassifier
+
+    pytest.importorskip(runtime)
+    path = models_dir() / f"{model}.keras"
+    if not path.is_file():
+        pytest.skip(f"model file {path} is not there (yet)")
+    try:
+        classifier = KerasUDFClassifier(path, runtime=runtime, precision=precision)
+    except ValueError as err:  # a precision this CPU cannot run: its one-line refusal
+        pytest.skip(str(err))
+    classifier.convert()
+    sc, _ = spark_on("local")
+    n = min(sizes.images, len(cifar_test))
+    images, labels = cifar_test.images[:n], cifar_test.labels[:n]
+    ceiling = runtime_ceiling(runtime, path, cifar_test.images, cifar_test.labels, RUNTIME_CEILING_S,
+                              batch=classifier.batch, precision=precision)
+    engine = NativeMax(classifier)
+    results = []
+    benchmark.pedantic(lambda: results.append(run_max(engine, sc, images, labels, sizes.duration)),
+                       rounds=1, iterations=1)
+    summary = results[-1].summary()
+    ratio = summary["images_per_sec"] / ceiling["images_per_sec"]
+    more = {"runtime_ceiling_images_per_sec": ceiling["images_per_sec"], "runtime_ceiling_accuracy":
+            round(ceiling["accuracy"], 4), "runtime_ceiling_images": len(cifar_test),
+            "of_runtime_ceiling": round(ratio, 3), "iterations": summary["iterations"],
+            "images_per_iteration": summary["images_per_iteration"]}
+    if precision == "fp32":
+        assert_card_accuracy(path, summary["accuracy"], n)
+        assert_card_accuracy(path, ceiling["accuracy"], len(cifar_test))
+    else:
+        # the same runtime at fp32, one pass each: on all test images (the ceiling's) and on the max path's
+        fp32 = runtime_ceiling(runtime, path, cifar_test.images, cifar_test.labels, 0, batch=classifier.batch)
+        subset = runtime_ceiling(runtime, path, images, labels, 0, batch=classifier.batch)
+        more["fp32_accuracy"] = round(fp32["accuracy"], 4)
+        assert summary["accuracy"] >= KEEP_OF_FP32 * subset["accuracy"], (summary["accuracy"], subset["accuracy"])
+        assert ceiling["accuracy"] >= KEEP_OF_FP32 * fp32["accuracy"], (ceiling["accuracy"], fp32["accuracy"])
+    benchmark.extra_info.update(extra_info(summary, engine=engine.name, model=engine.model, batch=engine.batch,
+                                           wire="memory", path="max", master=sc.master, runtime=runtime,
+                                           precision=precision, **more))
+    if sizes.full:  # at CI sizes start-up noise dominates (one or two iterations): recorded, not gated
+        assert_ratio(benchmark, "of_runtime_ceiling", ratio, MIN_NATIVE_OF_RUNTIME_CEILING)
 
 
 def assert_stream_accounting(summary: dict, images: int) -> None:

@@ -4,6 +4,7 @@ Examples:
   iotbench send --listen 10000 --format %d --v2 --arrival max -t 20000 &
   iotbench infer spark-stream --engine bigdl -i 127.0.0.1 -p 10000 -r 5
   iotbench infer spark-stream --engine native --api structured -p 10000 -r 5
+  iotbench infer spark-stream --engine native --runtime openvino --precision int8 --api structured -p 10000 -r 5
   send_images_cifar_stream -i 1000 -t 10000 | nc -lk 10000 &
   infer_cifar_stream -md models/bigdl_cnn.bigdl -mw models/bigdl_cnn.bin -i 127.0.0.1 -p 10000 -r 10
 
@@ -16,19 +17,11 @@ from __future__ import annotations
 
 import argparse
 
-from iotbench.commands.spark_max import (
-    add_spark_arguments,
-    check_model_options,
-    jvm_errors,
-    loading_line,
-    lost_executors,
-    make_classifier,
-    settings,
-)
+from iotbench.commands import spark_options as shared
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    add_spark_arguments(parser)
+    shared.add_spark_arguments(parser)
     add_stream_arguments(parser)
 
 
@@ -50,20 +43,18 @@ def add_stream_arguments(parser: argparse.ArgumentParser) -> None:
                         help="give up if no image arrives within this many seconds (default: wait)")
     parser.add_argument("--max-rate", type=int, default=None,
                         help="DStreams: spark.streaming.receiver.maxRate (lines/s) to bound the receiver's backlog")
-    parser.add_argument("-b", "--batch", type=int, default=None,
-                        help="BigDL batch per thread (default 64) / native predict_batch_udf batch (default 256)")
 
 
 def configure_compat(parser: argparse.ArgumentParser) -> None:
     """infer_cifar_stream -md DEFS -mw WEIGHTS [-r S] [-i HOST] [-p PORT]: the original's flags."""
-    add_spark_arguments(parser, compat=True)
+    shared.add_spark_arguments(parser, compat=True)
     add_stream_arguments(parser)
 
 
 def make_engine(args: argparse.Namespace):
     from iotbench.engines.spark_stream import BigDLStream, NativeStream
 
-    return (BigDLStream if args.engine == "bigdl" else NativeStream)(make_classifier(args))
+    return (BigDLStream if args.engine == "bigdl" else NativeStream)(shared.make_classifier(args))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -71,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     from iotbench.engines.spark_stream import StreamConfig
     from iotbench.spark import context as spark_context
 
-    check_model_options(args)
+    shared.check_model_options(args)
     if args.empty_intervals < 1:
         raise ValueError(f"--empty-intervals {args.empty_intervals}: the stream stops after N >= 1 empty intervals")
     if args.max_rate and args.api != "dstream":
@@ -79,12 +70,12 @@ def run(args: argparse.Namespace) -> int:
                          "limit (use --api dstream, or throttle the sender with iotbench send -i RATE)")
     spark_context.check_master(args.master)
     engine = make_engine(args)
-    spark_settings = settings(args, "infer_cifar_stream")
+    spark_settings = shared.settings(args, "infer_cifar_stream")
     if args.max_rate:
         spark_settings.conf["spark.streaming.receiver.maxRate"] = str(args.max_rate)
     config = StreamConfig(host=args.host, port=args.port, interval=args.interval, api=args.api,
                           empty_intervals=args.empty_intervals, first_data_timeout=args.first_data_timeout)
-    with jvm_errors("Spark failed"):
+    with shared.jvm_errors("Spark failed"):
         result = _stream(args, engine, spark_settings, config)
     summary = result.summary()
     print(f"\n{completion_line(summary)}", flush=True)
@@ -105,7 +96,7 @@ def _stream(args: argparse.Namespace, engine, spark_settings, config):
 
     sc = spark_context.start(spark_settings)
     try:
-        loaded = loading_line(args).replace("Loading trained model from", "Loaded trained model")
+        loaded = shared.loading_line(args).replace("Loading trained model from", "Loaded trained model")
         print(f"{report.timestamp(True)}: {loaded}", flush=True)
         result = run_stream(
             engine, sc, config,
@@ -129,8 +120,8 @@ def completion_line(s: dict) -> str:
     rate = "n/a" if s["images_per_sec"] is None else f"{s['images_per_sec']:.0f}"
     return (f"{_ts()}: {s['classified']} images received in {s['elapsed_s']:.1f} seconds ({s['intervals']} intervals), "
             f"or {rate} images/second  Correct predictions: {s['correct']}  Pct correct: {pct}"
-            f"  [engine {s['engine']}, {s['api']}, master {s['master']}; empty tail {s['empty_tail_s']:.1f} s "
-            f"not counted{lost_executors(s)}]")
+            f"  [engine {s['engine']}{shared.runtime_words(s)}, {s['api']}, master {s['master']}; "
+            f"empty tail {s['empty_tail_s']:.1f} s not counted{shared.lost_executors(s)}]")
 
 
 def _ts() -> str:

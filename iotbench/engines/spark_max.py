@@ -49,6 +49,8 @@ class MaxResult:
     elapsed_s: float = 0.0
     executors_start: int | None = None  # live executors when the clock started / stopped (None: not measured)
     executors_end: int | None = None
+    runtime: str | None = None  # what runs the model in the workers (tf, onnxruntime, openvino; bigdl)
+    precision: str | None = None
 
     @property
     def images(self) -> int:
@@ -69,8 +71,8 @@ class MaxResult:
     def summary(self) -> dict:
         """The fixed summary keys (DESIGN.md § Measuring) plus the path's own."""
         return {
-            "engine": self.engine, "model": self.model, "dataset": self.dataset, "master": self.master,
-            "partitions": self.partitions, "batch": self.batch,
+            "engine": self.engine, "model": self.model, "runtime": self.runtime, "precision": self.precision,
+            "dataset": self.dataset, "master": self.master, "partitions": self.partitions, "batch": self.batch,
             "classified": self.images, "correct": self.correct, "accuracy": self.accuracy,
             "elapsed_s": round(self.elapsed_s, 4), "images_per_sec": round(self.images_per_sec, 2),
             "iterations": len(self.iterations),
@@ -86,6 +88,7 @@ class BigDLMax:
     """BigDL engine of the max path."""
 
     name = "bigdl"
+    runtime, precision = "bigdl", "fp32"
 
     def __init__(self, classifier: BigDLClassifier):
         self.classifier = classifier
@@ -120,6 +123,7 @@ class NativeMax:
         self.classifier = classifier
         self.model = classifier.model_name
         self.batch = classifier.batch
+        self.runtime, self.precision = classifier.runtime, classifier.precision
         self.df = None
 
     def prepare(self, sc, images: np.ndarray, labels: np.ndarray, partitions: int) -> None:
@@ -150,7 +154,8 @@ def run_max(engine, sc, images: np.ndarray, labels: np.ndarray, duration: float,
     """Prepare ``engine`` on ``sc``, warm it up, then iterate over the data until ``duration`` s have passed."""
     partitions = partitions or max(sc.defaultParallelism, 1)
     engine.prepare(sc, images, labels, partitions)
-    result = MaxResult(engine.name, engine.model, dataset, sc.master, partitions, engine.batch)
+    result = MaxResult(engine.name, engine.model, dataset, sc.master, partitions, engine.batch,
+                       runtime=getattr(engine, "runtime", None), precision=getattr(engine, "precision", None))
     try:
         for _ in range(warmup):
             engine.iterate()
@@ -187,16 +192,36 @@ def keras_ceiling(model_path, images: np.ndarray, labels: np.ndarray, duration: 
 
     model = keras.models.load_model(model_path, compile=False)
     x = to_model_input(images, True, transform or model_transform(model_path))
-    labels = np.asarray(labels, np.int64)
     model.predict(x[:batch], batch_size=batch, verbose=0)
+    figures = _passes(lambda: np.asarray(model.predict(x, batch_size=batch, verbose=0)).argmax(1), labels, duration)
+    return {"engine": "keras", **figures, "batch": batch}
+
+
+def runtime_ceiling(runtime: str, model_path, images: np.ndarray, labels: np.ndarray, duration: float, *,
+                    batch: int = 256, precision: str = "fp32", transform: str | None = None) -> dict:
+    """The in-process ceiling of the runtime the native engine runs in its workers: the edge engine of
+    ``runtime`` / ``precision`` (the same converted file, from the cache) on model-ready images, in this process
+    with its default threading (all cores), warmed up, whole passes until ``duration`` s have passed."""
+    from iotbench.engines.edge_runtime import make_edge_engine
+
+    engine = make_edge_engine(runtime, model_path, batch=batch, precision=precision, input_transform=transform)
+    engine.warmup()
+    x = to_model_input(images, True, engine.transform)
+    figures = _passes(lambda: engine.classify(x), labels, duration)
+    return {"engine": runtime, "precision": precision, **figures, "batch": batch}
+
+
+def _passes(classify: Callable[[], np.ndarray], labels: np.ndarray, duration: float) -> dict:
+    """Whole passes of ``classify()`` (the classes of every image) until ``duration`` s have passed (at least one)."""
+    labels = np.asarray(labels, np.int64)
     n = correct = 0
     start = time.perf_counter()
     while True:
-        predicted = np.asarray(model.predict(x, batch_size=batch, verbose=0)).argmax(1)
+        predicted = classify()
         n += len(predicted)
         correct += int(np.count_nonzero(predicted == labels))
         if time.perf_counter() - start > duration:
             break
     elapsed = time.perf_counter() - start
-    return {"engine": "keras", "images": n, "correct": correct, "accuracy": correct / n,
-            "elapsed_s": round(elapsed, 4), "images_per_sec": round(n / elapsed, 2), "batch": batch}
+    return {"images": n, "correct": correct, "accuracy": correct / n, "elapsed_s": round(elapsed, 4),
+            "images_per_sec": round(n / elapsed, 2)}

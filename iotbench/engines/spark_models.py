@@ -11,8 +11,9 @@ images are transposed to NCHW, the layout of our BigDL twin of the Keras CNN (se
 
 Native: ``pyspark.ml.functions.predict_batch_udf`` over a DataFrame column ``image`` (binary: the
 image as sent, 3,072 uint8 bytes for 0-255 values, see :func:`to_cells`) moved by Arrow; each Python
-worker loads the ``.keras`` file once (shipped with ``SparkContext.addFile``, so it also works on a
-cluster) and applies the model's input transform to each batch itself.
+worker loads the model once (the ``.keras`` file shipped with ``SparkContext.addFile``, so it also works
+on a cluster; for ONNX Runtime or OpenVINO the file converted on the driver, see :mod:`spark_runtime`)
+and applies the model's input transform to each batch itself.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from iotbench.engines import spark_runtime
+from iotbench.engines.spark_runtime import WorkerModel
 from iotbench.models import preprocess
 from iotbench.models.cards import model_transform  # noqa: F401  (the engines and converters ask the card)
 
@@ -108,80 +111,75 @@ class BigDLClassifier:
         return self.predict_jvm(self.to_jvm(blocks_rdd))
 
 
-# --------------------------------------------------------------------------- Spark-native (Keras in predict_batch_udf)
+# --------------------------------------------------------------------------- Spark-native (predict_batch_udf)
 
 
-def _load_worker_model(file_name: str, threads: int) -> Callable[[np.ndarray], np.ndarray]:
-    """In a Python worker: load the shipped Keras model; returns ``classify(model input) -> classes``."""
-    import os
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from pyspark import SparkFiles
-
-    path = SparkFiles.get(file_name)
-    import tensorflow as tf
-
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-    except RuntimeError:  # already initialised in this worker
-        pass
-    import keras
-
-    model = keras.models.load_model(path, compile=False)
-    # One traced graph for every batch size (the last batch of a partition is shorter).
-    classify = tf.function(lambda x: tf.argmax(model(x, training=False), axis=1, output_type=tf.int32),
-                           input_signature=[tf.TensorSpec([None, 32, 32, 3], tf.float32)])
-    return lambda x: classify(x).numpy()
-
-
-def _make_predict_fn(file_name: str, threads: int, transform: str):
+def _make_predict_fn(spec: WorkerModel, transform: str):
     """``predict_batch_udf``'s factory: each worker loads the model once and classifies image cells."""
 
     def make():
-        classify = _load_worker_model(file_name, threads)
+        classify = spec.classifier()
         return lambda cells: classify(from_cells(cells, transform))
 
     return make
 
 
-_WORKER_MODELS: dict[tuple, Callable] = {}
-
-
-def worker_model(file_name: str, threads: int) -> Callable[[np.ndarray], np.ndarray]:
-    """This Python worker's ``classify(model input) -> classes``, loaded on first use and kept.
-
-    For code that runs the model inside its own ``mapInPandas`` function (the streaming path fuses
-    decoding and classification); ``predict_batch_udf`` keeps its own cache the same way.
-    """
-    key = (file_name, threads)
-    if key not in _WORKER_MODELS:
-        _WORKER_MODELS[key] = _load_worker_model(*key)
-    return _WORKER_MODELS[key]
-
-
 class KerasUDFClassifier:
-    """Our ``.keras`` model in ``predict_batch_udf`` over a column of image cells (see :func:`to_cells`)."""
+    """Our Keras model in ``predict_batch_udf`` over a column of image cells (see :func:`to_cells`).
+
+    ``runtime`` / ``precision`` choose what runs it in the workers (the edge runtimes' choices, refused
+    in one line where this CPU or runtime cannot): TensorFlow fp32 by default, or the model converted
+    on the driver for ONNX Runtime or OpenVINO (see :mod:`iotbench.engines.spark_runtime`).
+    ``ship_files`` sends the converted files with ``addFile`` (default: only to a cluster's workers).
+    """
 
     name = "native"
 
     def __init__(self, model: Path | str = DEFAULT_KERAS_MODEL, batch: int = 256, transform: str | None = None,
-                 threads_per_task: int = 1):
+                 threads_per_task: int = 1, runtime: str = "tf", precision: str = "fp32",
+                 ship_files: bool | None = None):
+        from iotbench.engines.edge_runtime import check_precision
+
         self.path = require_file(model, "Keras model")
+        check_precision(runtime, precision)
         self.batch = batch
         self.transform = transform or model_transform(self.path)
         self.threads = threads_per_task
+        self.runtime, self.precision = runtime, precision
+        self.ship_files = ship_files
         self.model_name = self.path.name
+        self.converted: tuple[Path, list[Path]] | None = None
+        self.worker: WorkerModel | None = None
         self.udf = None
 
+    def convert(self) -> list[Path]:
+        """Convert the model for its runtime on the driver (cached; nothing for TensorFlow): the files the
+        workers will read.  Called by :meth:`load`, or earlier to fail before Spark starts."""
+        if self.runtime == "tf":
+            return []
+        if self.converted is None:
+            self.converted = spark_runtime.convert(self.runtime, self.precision, self.path, self.transform,
+                                                   self.batch)
+        return self.converted[1]
+
     def load(self, sc) -> None:
-        """Ship the model file to the executors and build the UDF."""
+        """Convert (driver), ship the model file(s) to the executors and build the UDF."""
         from pyspark.ml.functions import predict_batch_udf
         from pyspark.sql.types import IntegerType
 
         sc.addFile(str(self.path))
-        self.udf = predict_batch_udf(_make_predict_fn(self.path.name, self.threads, self.transform),
-                                     return_type=IntegerType(), batch_size=self.batch)
+        cache, shipped = None, ()
+        if self.convert():
+            base, files = self.converted
+            ship = not spark_runtime.same_machine(sc.master) if self.ship_files is None else self.ship_files
+            if ship:
+                shipped = spark_runtime.ship(sc, base, files)
+            else:
+                cache = str(base)
+        self.worker = WorkerModel(self.path.name, self.transform, self.runtime, self.precision, self.threads,
+                                  self.batch, cache, shipped)
+        self.udf = predict_batch_udf(_make_predict_fn(self.worker, self.transform), return_type=IntegerType(),
+                                     batch_size=self.batch)
 
     def image_classifier(self) -> Callable:
         """A picklable ``classify(images as decoded, raw) -> classes`` for use inside a worker.
@@ -189,15 +187,20 @@ class KerasUDFClassifier:
         The model file is shipped by :meth:`load`; images are transformed and classified in
         batches of ``batch``, straight from the decoded block (no cells in between).
         """
-        name, threads, transform, batch = self.path.name, self.threads, self.transform, self.batch
+        if self.worker is None:
+            raise RuntimeError("KerasUDFClassifier.load(sc) first")
+        spec, transform, batch = self.worker, self.transform, self.batch
 
         def classify(images: np.ndarray, raw: bool) -> np.ndarray:
-            model = worker_model(name, threads)
+            model = spec.classifier()
             x = to_model_input(images, raw, transform)
             parts = [model(x[i:i + batch]) for i in range(0, len(x), batch)]
             return np.concatenate(parts) if parts else np.empty(0, np.int32)
 
         return classify
+
+    def describe(self) -> str:
+        return f"{self.model_name}: {self.runtime} {self.precision} in the Python workers, batches of {self.batch}"
 
     def predicted(self, df, image_col: str = "image"):
         """``df`` plus a column ``predicted`` (0-based class)."""

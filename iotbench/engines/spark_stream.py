@@ -93,11 +93,14 @@ class StreamResult:
     empty_tail_s: float = 0.0
     executors_start: int | None = None  # live executors when the stream started / ended (None: not measured)
     executors_end: int | None = None
+    runtime: str | None = None  # what runs the model in the workers (tf, onnxruntime, openvino; bigdl)
+    precision: str | None = None
 
     def summary(self) -> dict:
         s = self.metrics.summary()
         s.update({
-            "engine": self.engine, "model": self.model, "api": self.api, "master": self.master,
+            "engine": self.engine, "model": self.model, "runtime": self.runtime, "precision": self.precision,
+            "api": self.api, "master": self.master,
             "interval_s": self.interval, "intervals": len(self.intervals), "empty_intervals": self.empty_intervals,
             "empty_tail_s": round(self.empty_tail_s, 3),
             "per_interval_received": [i.received for i in self.intervals],
@@ -165,6 +168,7 @@ class BigDLStream:
     """BigDL engine: decode per partition, Samples per partition, ``zooPredictClasses`` in the JVM."""
 
     name = "bigdl"
+    runtime, precision = "bigdl", "fp32"
 
     def __init__(self, classifier: BigDLClassifier):
         self.classifier = classifier
@@ -249,6 +253,7 @@ class NativeStream:
         self.classifier = classifier
         self.model = classifier.model_name
         self.batch = classifier.batch
+        self.runtime, self.precision = classifier.runtime, classifier.precision
         self.spark = None
         self.classify: Callable | None = None
 
@@ -417,7 +422,8 @@ def run_stream(engine, sc, config: StreamConfig, *, on_start: Callable[[], None]
     if config.api not in APIS:
         raise ValueError(f"api must be one of {', '.join(APIS)}, not {config.api!r}")
     engine.prepare(sc)
-    result = StreamResult(engine.name, engine.model, config.api, sc.master, config.interval, RunMetrics())
+    result = StreamResult(engine.name, engine.model, config.api, sc.master, config.interval, RunMetrics(),
+                          runtime=getattr(engine, "runtime", None), precision=getattr(engine, "precision", None))
     state = _Run(engine, config, result, on_interval, on_empty, log_rejected)
     runner = _run_dstream if config.api == "dstream" else _run_structured
     began = time.monotonic()
