@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import statistics
 import time
+from typing import Any
 
 import numpy as np
 import pytest
@@ -96,16 +97,16 @@ def check_accounting(summary: dict, images: int) -> None:
 @pytest.fixture(scope="module")
 def keras_engines():
     """``get(model, batch)`` → a warmed engine; cached so load and tracing are paid once per module."""
-    from iotbench.engines.keras_edge import KerasEdgeEngine
+    from iotbench.engines.registry import create
 
-    cache: dict[tuple[str, int], KerasEdgeEngine] = {}
+    cache: dict[tuple[str, int], Any] = {}
 
-    def get(model: str, batch: int) -> KerasEdgeEngine:
+    def get(model: str, batch: int):
         path = MODEL_FILES[model]
         if not path.exists():
             pytest.skip(f"model file {path} is not there (yet)")
         if (model, batch) not in cache:
-            engine = KerasEdgeEngine(path, batch=batch)
+            engine = create("keras", path, batch=batch)
             engine.warmup()
             cache[(model, batch)] = engine
         return cache[(model, batch)]

@@ -36,7 +36,8 @@ from pathlib import Path
 import pytest
 
 from fixtures.data import SHARED_DATA
-from iotbench.report import extra_info
+from iotbench.engines.registry import create
+from iotbench.summary import Summary
 
 torch = pytest.importorskip("torch")
 
@@ -183,10 +184,10 @@ def _prepare(root, arch: str, batch: int, device: str, variant: str, threads: in
     if VARIANTS[variant]["compile"]:
         torch._dynamo.reset()  # each case compiles afresh (and stays under dynamo's recompile limit), as TorchBench
     started = time.perf_counter()
-    engine = TorchImageNetEngine(build_model(arch, device=device),
-                                 TorchOptions(arch=arch, batch=batch, device=device,
-                                              threads=threads or (DEFAULT_THREADS if device == "cpu" else None),
-                                              **VARIANTS[variant]))
+    engine = create("torch-gpu" if device == "cuda" else "torch", build_model(arch, device=device),
+                    TorchOptions(arch=arch, batch=batch, device=device,
+                                 threads=threads or (DEFAULT_THREADS if device == "cpu" else None),
+                                 **VARIANTS[variant]))
     engine.place(*host)
     engine.warmup()
     assert engine.first_result_at is not None
@@ -216,15 +217,15 @@ def _measure(benchmark, engine: TorchImageNetEngine, duration: float) -> RunResu
 def _info(result: RunResult, variant: str, **more) -> dict:
     """The fixed keys plus what ran (``ran``: the resolved options in words) and how long it took to get there."""
     o, s = result.options, result.summary()
-    return extra_info(
-        s, engine="torch-imagenet", model=o.arch, batch=o.batch, wire="in-memory", compile_s=s["compile_s"],
+    return Summary.from_torch(
+        result, compile_s=s["compile_s"],
         first_call_s=s["first_call_s"], cudagraph_skips=s["cudagraph_skips"], random_init=s["random_init"],
         variant=variant, ran=o.describe(), precision=o.precision, channels_last=o.channels_last, compile=o.compile,
         cuda_graphs=o.cuda_graphs, device=o.device, device_name=result.device_name,
         peak_memory_mb=result.peak_memory_mb, peak_memory_kind=result.peak_memory_kind,
         acc1=result.acc1, acc5=result.acc5, weights=result.weights, iterations=result.iterations,
         warmup_s=round(result.warmup_s, 2), threads=torch.get_num_threads() if o.device == "cpu" else None, **more,
-    )
+    ).extra_info()
 
 
 def _row(result: RunResult, prepared: Prepared) -> dict:

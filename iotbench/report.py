@@ -14,7 +14,7 @@ import sys
 import time
 from typing import Any
 
-from iotbench.summary import FIXED_KEYS, IN_MEMORY_WIRES, Summary  # noqa: F401  (IN_MEMORY_WIRES: for callers)
+from iotbench.summary import Summary
 
 
 def timestamp(millis: bool = False) -> str:
@@ -114,31 +114,13 @@ def write_json(path: str, payload: dict[str, Any]) -> None:
         json.dump(payload, f, indent=2, default=str)
 
 
-#: The keys every benchmark puts in pytest-benchmark's ``extra_info``, and the wires of in-memory paths: the result
-#: type's (iotbench/summary.py), named here too for the callers that read them from the report.
-EXTRA_INFO_KEYS = FIXED_KEYS
-
-
 def extra_info(summary: dict[str, Any], *, engine: str, model: str, batch: int, wire: str,
                **more: Any) -> dict[str, Any]:
-    """A run's summary reduced to the fixed benchmark keys (plus any path-specific ones).
+    """A run's summary dict as pytest-benchmark's ``extra_info``: ``Summary.from_run(...).extra_info()``.
 
-    A key the summary does not have is None (``null`` in the JSON, ``n/a`` in the tables), and an
-    in-memory path's ``rejected`` / ``lost`` are None whatever its summary says: a figure that was
-    not measured must not look like a measured 0.
+    For the paths that hold a summary dict rather than a result object (the Summary constructors
+    ``from_receive``, ``from_spark_max``, ``from_torch``... take those).  A key the summary does not have is
+    None, an in-memory path's ``rejected`` / ``lost`` are None whatever its summary says, and a run at max rate
+    reports its p99 as ``backlog_p99_ms`` (:meth:`iotbench.summary.Summary.labelled_backlog`).
     """
-    info = Summary.from_run(summary, engine=engine, model=model, batch=batch, wire=wire, **more).extra_info()
-    return label_backlog(info)
-
-
-def label_backlog(info: dict[str, Any]) -> dict[str, Any]:
-    """A run at max rate (``at_max_rate=True`` or ``arrival="max"``) reports its p99 as ``backlog_p99_ms``.
-
-    An unthrottled sender offers more than any capacity, so the latency it measures is the queue it
-    built, not one a deployment would see: ``p99_ms`` is None there (see :mod:`iotbench.capacity`).
-    """
-    if info.get("at_max_rate") or info.get("arrival") == "max":
-        info["at_max_rate"] = True
-        info.setdefault("backlog_p99_ms", info.get("p99_ms"))
-        info["p99_ms"] = None
-    return info
+    return Summary.from_run(summary, engine=engine, model=model, batch=batch, wire=wire, **more).extra_info()

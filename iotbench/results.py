@@ -1,7 +1,7 @@
 """Reading pytest-benchmark runs as our users think of them: images/s, accuracy, latency per path.
 
 pytest-benchmark stores time per round; every benchmark here also stores its figures under
-fixed ``extra_info`` keys (DESIGN.md § Measuring).  This module turns one or more saved runs
+fixed ``extra_info`` keys (docs/ARCHITECTURE.md, "The result type").  This module turns one or more saved runs
 (``--benchmark-json`` files or autosaved ``.benchmarks/**.json``) into rows and compares
 them; it does not re-implement pytest-benchmark's storage or its timing comparison.
 """
@@ -13,15 +13,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from iotbench.summary import Summary
+
 
 @dataclass
 class Row:
-    """One benchmark of one run."""
+    """One benchmark of one run: its stored figures read back as the one result type."""
 
     run: str
     path: str  # the benchmark module without test_ (keras_stream, spark, wire, …)
     name: str  # the test name with its parameters
-    info: dict[str, Any]
+    summary: Summary
     median_s: float | None
     machine: str
 
@@ -29,8 +31,14 @@ class Row:
     def key(self) -> tuple[str, str]:
         return self.path, self.name
 
+    @property
+    def info(self) -> dict[str, Any]:
+        """The figures as stored (``extra_info``): the fixed keys, then the others in their stored order."""
+        return self.summary.extra_info()
+
     def get(self, key: str) -> Any:
-        return self.info.get(key)
+        """A figure by its key, None when not measured or not stored."""
+        return self.summary.get(key)
 
 
 @dataclass
@@ -73,11 +81,14 @@ def load_run(path: Path, label: str | None = None) -> Run:
     for bench in data.get("benchmarks", []):
         if not isinstance(bench, dict):
             raise BadRun(f"{path}: not a pytest-benchmark run (a benchmark is not an object)")
-        info = dict(bench.get("extra_info") or {})
+        info = bench.get("extra_info") or {}
+        if not isinstance(info, dict):
+            raise BadRun(f"{path}: not a pytest-benchmark run (extra_info is not an object)")
+        summary = Summary.from_extra_info(info)
         stats = bench.get("stats") or {}
-        machine_here = f"{machine} + {info['device']}" if info.get("device") and "cpu" not in str(info["device"]) \
-            else machine
-        run.rows.append(Row(run.label, _path_of(bench.get("fullname", "")), bench.get("name", ""), info,
+        device = summary.get("device")
+        machine_here = f"{machine} + {device}" if device and "cpu" not in str(device) else machine
+        run.rows.append(Row(run.label, _path_of(bench.get("fullname", "")), bench.get("name", ""), summary,
                             stats.get("median"), machine_here))
     return run
 

@@ -1,7 +1,10 @@
-"""The older Spark-only rate search, kept as a thin alias of :mod:`iotbench.capacity`.
+"""Deprecated alias of :mod:`iotbench.capacity`, to be deleted: nothing new may import it.
 
-Its rule judged a step on accounting and latency *growth* (within ``tolerance_s``) with no bound on
-p99; :mod:`iotbench.capacity` judges every path on a p99 bound.  New code uses :mod:`iotbench.capacity`.
+Its one remaining user is ``test_spark_sustained_rate`` in benchmarks/test_spark.py; once that calls
+:func:`iotbench.capacity.search` with the growth rule (``capacity.verdict(summary, offered, None,
+growth_tolerance_ms=..., min_achieved=0)``, as tests/test_capacity.py does) and :func:`iotbench.capacity.result`,
+this file goes.  The rule judged a step on accounting and latency *growth* (within ``tolerance_s``) with no
+bound on p99; :mod:`iotbench.capacity` judges every other path on a p99 bound.
 """
 
 from __future__ import annotations

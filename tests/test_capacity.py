@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from iotbench import capacity
@@ -80,3 +81,86 @@ def test_runs_at_max_rate_label_their_latency_as_backlog():
     assert at_max["p99_ms"] is None and at_max["backlog_p99_ms"] == 2500.0 and at_max["at_max_rate"] is True
     paced = extra_info(summary, engine="keras", model="m", batch=64, wire="binary", arrival="poisson")
     assert paced["p99_ms"] == 2500.0 and "backlog_p99_ms" not in paced
+
+
+# --------------------------------------------------------------------------- the latency-growth rule
+# The older Spark rate search (benchmarks/test_spark.py's sustained rate) judges a step on accounting and latency
+# *growth* with no p99 bound: ``verdict(..., None, growth_tolerance_ms=...)``, ramping by 1.5 with a few bisections.
+
+
+def growth_summary(rate: float, cap: float, seconds: float = 10.0, lost: int = 0) -> dict:
+    """What a run at ``rate`` reports when the receiver drains ``cap`` images/s (backlog model)."""
+    images = int(rate * seconds)
+    growth_s = max(0.0, rate / cap - 1.0) * seconds
+    return {"sent": images, "classified": images - lost, "rejected": 0, "lost": lost,
+            "latency_growth_ms": 50.0 + growth_s * 1000, "images_per_sec": min(rate, cap)}
+
+
+def growth_judge(tolerance_s: float = 1.0):
+    return lambda s, offered: capacity.verdict(s, offered, None, growth_tolerance_ms=tolerance_s * 1000,
+                                               min_achieved=0)
+
+
+def growth_search(run_at, start: float, bisections: int = 3) -> list[capacity.Step]:
+    return capacity.search(run_at, start, growth_judge(), factor=1.5, resolution=0, max_rate=50_000,
+                           max_steps=10**6, max_bisections=bisections)
+
+
+def test_latency_growth_is_flat_when_keeping_up_and_grows_with_a_backlog():
+    from iotbench.metrics import latency_growth_ms
+
+    steady = np.full(400, 300e6)  # 300 ms each
+    backlog = np.linspace(300e6, 5_300e6, 400)  # waits 5 s longer by the end
+    assert latency_growth_ms(steady) == 0
+    assert latency_growth_ms(backlog) > 3_000
+    assert latency_growth_ms(np.ones(3)) is None
+
+
+def test_growth_rule_needs_full_accounting_no_loss_and_flat_latency():
+    judge = growth_judge()
+    assert judge(growth_summary(800, 1000), 0).kept_up
+    assert not judge(growth_summary(1500, 1000), 0).kept_up  # latency grows 5 s
+    assert not judge(growth_summary(800, 1000, lost=3), 0).kept_up
+    assert not judge({**growth_summary(800, 1000), "sent": None}, 0).kept_up
+    assert not judge({**growth_summary(800, 1000), "lost": None}, 0).kept_up  # loss not measured: not kept up
+    assert not judge({**growth_summary(800, 1000), "sender_finished": False}, 0).kept_up
+    assert not judge({**growth_summary(800, 1000), "latency_growth_ms": None}, 0).kept_up
+
+
+def test_growth_search_brackets_the_capacity_and_refines_it():
+    cap = 1234.0
+    rates: list[float] = []
+
+    def run_at(rate):
+        rates.append(rate)
+        return growth_summary(rate, cap)
+
+    steps = growth_search(run_at, 250)
+    best = capacity.capacity(steps)
+    # kept up below capacity × (1 + tolerance / run length) = 1,357; failed above it
+    assert best is not None and 0.85 * cap <= best <= 1.1 * cap, [s.brief() for s in steps]
+    assert rates[:4] == [250, 375, 562.5, 843.75]
+    assert len(steps) == len(rates) <= 10
+
+
+def test_growth_result_keeps_the_measured_rate_beside_the_offered_one():
+    def run_at(rate):
+        s = growth_summary(rate, 1234.0)
+        s["images_per_sec"] = round(0.8 * rate, 1)  # measured: below the offered rate (latency of the last images)
+        return s
+
+    steps = growth_search(run_at, 250)
+    result = capacity.result(steps, None)
+    best = capacity.capacity(steps)
+    assert result["sustained_rate"] == result["offered_images_per_sec"] == best
+    assert result["images_per_sec"] == round(0.8 * best, 1)  # never overwritten with the offered rate
+    assert result["classified"] == int(best * 10)
+    assert [s["rate"] for s in result["steps"]] == [s.offered for s in steps]
+
+
+def test_growth_result_when_even_the_first_rate_is_too_fast():
+    steps = growth_search(lambda rate: growth_summary(rate, 100), 1000)
+    assert len(steps) == 1 and capacity.capacity(steps) is None
+    result = capacity.result(steps, None)
+    assert result["sustained_rate"] is None
+    assert result["offered_images_per_sec"] == 1000 and result["images_per_sec"] == 100

@@ -65,6 +65,26 @@ def test_null_engine_is_a_stream_engine():
     assert isinstance(NullEngine(), contracts.StreamEngine)
 
 
+def test_create_builds_the_registered_class_by_name():
+    from iotbench.engines import registry
+    from iotbench.engines.null import NullEngine
+
+    engine = registry.create("null")
+    assert type(engine) is NullEngine and engine.name == "null"
+    assert isinstance(engine, contracts.StreamEngine)
+    assert registry.engine_class("null") is NullEngine is registry.load_engine_class("null")
+    # the class a name stands for is written in its entry alone (modules that import nothing heavy)
+    for name in ("spark-native-max", "spark-bigdl-max", "spark-native-stream", "spark-bigdl-stream"):
+        assert registry.engine_class(name) is load(REGISTRY[name].target), name
+
+
+def test_an_unknown_engine_name_lists_the_registered_ones():
+    from iotbench.engines import registry
+
+    with pytest.raises(ValueError, match="unknown engine 'nope'; registered: null, keras"):
+        registry.create("nope")
+
+
 def test_summary_has_every_fixed_key_and_none_for_what_was_not_measured():
     s = Summary.from_run({"classified": 5, "images_per_sec": 2.0, "rejected": 0, "lost": 0}, engine="null",
                          model="-", batch=4, wire="memory", precision="fp32", iterations=3)

@@ -28,10 +28,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def make_engine(name: str, model: str, batch: int):
     from iotbench.engines.edge_runtime import make_edge_engine
-    from iotbench.engines.null import NullEngine
+    from iotbench.engines.registry import create
 
-    engine = NullEngine() if name == "null" else make_edge_engine("tf" if name == "keras" else name, model,
-                                                                  batch=batch)
+    engine = create("null") if name == "null" else make_edge_engine("tf" if name == "keras" else name, model,
+                                                                    batch=batch)
     engine.warmup()
     return engine
 

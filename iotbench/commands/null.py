@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from iotbench.commands.receive import add_receiver_arguments, run_stream_classifier
-from iotbench.engines.null import NullEngine
+from iotbench.engines.registry import create
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -13,4 +13,4 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    return run_stream_classifier(args, NullEngine())
+    return run_stream_classifier(args, create("null"))

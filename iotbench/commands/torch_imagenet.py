@@ -89,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     from iotbench import report
     from iotbench.data import imagenet
-    from iotbench.engines.torch_imagenet import TorchImageNetEngine, TorchOptions, build_model, use_threads
+    from iotbench.engines.registry import create
+    from iotbench.engines.torch_imagenet import TorchOptions, build_model, use_threads
 
     options = TorchOptions(arch=args.arch, batch=args.batch, device=args.device, precision=_auto(args.precision),
                            channels_last=_auto(args.channels_last), compile=_auto(args.compile),
@@ -122,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
                f"{options.batch / len(sample):.1f}x to fill the batch of {options.batch}")
         images, targets = imagenet.replicate(images, targets, options.batch)
 
-    engine = TorchImageNetEngine(model, options)
+    engine = create("torch-gpu" if options.device == "cuda" else "torch", model, options)
     engine.place(images, targets)
     engine.warmup()
     first_result_s = (engine.first_result_at or time.perf_counter()) - started

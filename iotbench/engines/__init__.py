@@ -9,7 +9,7 @@ benchmarks wire those); adding one is one module keeping one of the two contract
 from __future__ import annotations
 
 from iotbench.engines.contracts import MaxEngine, StreamEngine  # noqa: F401
-from iotbench.engines.registry import REGISTRY, load_engine_class  # noqa: F401  (the engines' one list)
+from iotbench.engines.registry import REGISTRY, create, engine_class, load_engine_class  # noqa: F401  (one list)
 
 #: The receiver's name for the stream contract.
 Engine = StreamEngine

@@ -14,6 +14,7 @@ import importlib.util
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from iotbench.engines.contracts import MAX, STREAM
 
@@ -89,6 +90,20 @@ def load(target: str) -> type:
     return getattr(importlib.import_module(module), cls)
 
 
-def load_engine_class(name: str) -> type:
-    """The engine's class, imported now (with its heavy dependency)."""
+def engine_class(name: str) -> type:
+    """The registered engine's class, imported now (with its heavy dependency); ValueError for an unknown name."""
     return load(entry(name).target)
+
+
+#: The older name of :func:`engine_class` (``iotbench.engines.load_engine_class``).
+load_engine_class = engine_class
+
+
+def create(name: str, *args: Any, **kwargs: Any) -> Any:
+    """A new engine by its registry name: ``engine_class(name)(*args, **kwargs)``.
+
+    The one way the CLI, the fixtures and the benchmarks build an engine, so that a name and the class it
+    stands for are written only in :data:`REGISTRY`.  The arguments are the engine's own (a model file and a
+    batch, a Spark classifier, a torch model and its options); they are not checked here.
+    """
+    return engine_class(name)(*args, **kwargs)
