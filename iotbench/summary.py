@@ -150,7 +150,7 @@ class Summary:
         backlog = self.get("backlog_p99_ms") if "backlog_p99_ms" in self else self.p99_ms
         return self.with_keys(at_max_rate=True, backlog_p99_ms=backlog, p99_ms=None)
 
-    def with_keys(self, **more: Any) -> Summary:
+    def with_keys(self, /, **more: Any) -> Summary:
         """A copy with ``more`` set: fixed and optional keys by name, anything else as an extra."""
         named = {k: v for k, v in more.items() if k in FIXED_KEYS or k in OPTIONAL_KEYS}
         extra = {**self.extra, **{k: v for k, v in more.items() if k not in named}}
