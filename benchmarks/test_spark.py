@@ -43,6 +43,7 @@ from fixtures.sender import start_sender
 from fixtures.spark import models_dir
 from iotbench import metrics
 from iotbench.report import extra_info
+from iotbench.summary import Summary
 
 pytestmark = pytest.mark.spark
 
@@ -78,19 +79,17 @@ def assert_card_accuracy(model_file: Path, accuracy: float, images: int) -> None
 
 
 def make_engine(kind: str, path: str, keras_model: Path, request):
-    from iotbench.engines import spark_max, spark_stream
+    from iotbench.engines.registry import create
     from iotbench.engines.spark_models import BigDLClassifier, KerasUDFClassifier
 
     if kind == "bigdl":
         defs, weights = request.getfixturevalue("bigdl_cnn_model")
         classifier = BigDLClassifier(defs, weights)
         model_file = defs
-        engine = spark_max.BigDLMax(classifier) if path == "max" else spark_stream.BigDLStream(classifier)
     else:
         classifier = KerasUDFClassifier(keras_model)
         model_file = keras_model
-        engine = spark_max.NativeMax(classifier) if path == "max" else spark_stream.NativeStream(classifier)
-    return engine, model_file
+    return create(f"spark-{kind}-{path}", classifier), model_file
 
 
 def run_max_case(benchmark, engine, sc, images, labels, sizes, keras_model) -> dict:
@@ -110,9 +109,8 @@ def run_max_case(benchmark, engine, sc, images, labels, sizes, keras_model) -> d
         more["target_images_per_sec"] = BIGDL_TARGET
         more["meets_target"] = summary["images_per_sec"] >= BIGDL_TARGET
     more.update(iterations=summary["iterations"], images_per_iteration=summary["images_per_iteration"])
-    benchmark.extra_info.update(extra_info(summary, engine=engine.name, model=engine.model, batch=engine.batch,
-                                           wire="memory", path="max", master=sc.master, runtime=engine.runtime,
-                                           precision=engine.precision, **more))
+    benchmark.extra_info.update(Summary.from_spark_max(results[-1], runtime=engine.runtime,
+                                                       precision=engine.precision, **more).extra_info())
     return summary
 
 
@@ -273,12 +271,12 @@ def test_spark_sustained_rate(benchmark, spark_on, keras_cnn_model, request, cap
 
     Each step streams ``rate × 10 s`` images at a constant rate through Structured Streaming (1 s
     trigger); a step kept up when everything is accounted for, nothing is lost and latency did not
-    grow by more than one trigger interval over the run (see :mod:`iotbench.sustain`).
+    grow by more than one trigger interval over the run (the growth rule of :func:`iotbench.capacity.verdict`).
     ``offered_images_per_sec`` (and ``sustained_rate``) is the highest rate that kept up, ``images_per_sec``
-    the rate measured at that step (see :func:`iotbench.sustain.result`); every step is in
+    the rate measured at that step (see :func:`iotbench.capacity.result`); every step is in
     ``extra_info["steps"]``.
     """
-    from iotbench import sustain
+    from iotbench import capacity
 
     sc, _ = spark_on("local")
     engine, model_file = make_engine(engine_kind, "stream", keras_cnn_model, request)
@@ -294,10 +292,13 @@ def test_spark_sustained_rate(benchmark, spark_on, keras_cnn_model, request, cap
                   f"latency growth {step.summary.get('latency_growth_ms')} ms", flush=True)
 
     steps: list = []
-    benchmark.pedantic(lambda: steps.extend(sustain.search(run_at, start=250, tolerance_s=STREAM_INTERVAL_S,
-                                                           on_step=progress)),
-                       rounds=1, iterations=1)
-    summary = sustain.result(steps)
+    def judge(summary: dict, offered: float) -> capacity.Verdict:  # accounted, nothing lost, no growing backlog
+        return capacity.verdict(summary, offered, None, growth_tolerance_ms=STREAM_INTERVAL_S * 1000, min_achieved=0)
+
+    benchmark.pedantic(lambda: steps.extend(capacity.search(
+        run_at, 250, judge, factor=1.5, resolution=0, max_rate=50_000, max_steps=10**6, max_bisections=2,
+        on_step=progress)), rounds=1, iterations=1)
+    summary = {k: v for k, v in capacity.result(steps, None).items() if k != "steps"}
     best = summary["sustained_rate"]
     benchmark.extra_info.update(extra_info(
         summary, engine=engine.name, model=engine.model, batch=engine.batch, wire="v2%d", path="stream",

@@ -49,7 +49,7 @@ class Step:
         return self.verdict.kept_up
 
     @property
-    def rate(self) -> float:  # the name :mod:`iotbench.sustain` used
+    def rate(self) -> float:  # the sustained-rate search's name for it
         return self.offered
 
     def brief(self) -> dict:
@@ -81,7 +81,7 @@ def verdict(summary: dict, offered: float, p99_bound_ms: float | None,
     """Did the path keep up at ``offered`` images/s?  (See the module docstring for the rule.)
 
     ``p99_bound_ms`` None judges on latency growth alone (``growth_tolerance_ms``), the older rule
-    of :mod:`iotbench.sustain`; a figure the rule needs that was not measured fails the step.
+    of the sustained-rate search; a figure the rule needs that was not measured fails the step.
     """
     if problem := accounting_problem(summary):
         return Verdict(False, problem)

@@ -279,7 +279,7 @@ class RunMetrics:
         """Median latency of the last quarter of classified images minus that of the first quarter (ms).
 
         Near zero while the receiver keeps up with the sender; it grows with the run's length once a
-        backlog builds up, which makes it the test of a sustainable rate (see :mod:`iotbench.sustain`).
+        backlog builds up, which makes it the test of a sustainable rate (see :func:`iotbench.capacity.verdict`).
         """
         return latency_growth_ms(self.all_latencies_ns())
 

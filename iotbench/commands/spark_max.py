@@ -46,9 +46,9 @@ def configure_compat(parser: argparse.ArgumentParser) -> None:
 
 
 def make_engine(args: argparse.Namespace):
-    from iotbench.engines.spark_max import BigDLMax, NativeMax
+    from iotbench.engines.registry import create
 
-    return (BigDLMax if args.engine == "bigdl" else NativeMax)(make_classifier(args))
+    return create(f"spark-{args.engine}-max", make_classifier(args))
 
 
 def run(args: argparse.Namespace) -> int:

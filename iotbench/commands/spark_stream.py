@@ -52,9 +52,9 @@ def configure_compat(parser: argparse.ArgumentParser) -> None:
 
 
 def make_engine(args: argparse.Namespace):
-    from iotbench.engines.spark_stream import BigDLStream, NativeStream
+    from iotbench.engines.registry import create
 
-    return (BigDLStream if args.engine == "bigdl" else NativeStream)(shared.make_classifier(args))
+    return create(f"spark-{args.engine}-stream", shared.make_classifier(args))
 
 
 def run(args: argparse.Namespace) -> int:
