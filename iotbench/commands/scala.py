@@ -43,7 +43,7 @@ def _conf(pairs: Sequence[str] | None) -> dict[str, str]:
 
 def submit(main_class: str, program_args: list[str], args: argparse.Namespace) -> subprocess.CompletedProcess:
     """Build (cached) and spark-submit ``main_class`` with ``program_args`` (a malformed master refused first)."""
-    from iotbench.commands.spark_max import check_memory
+    from iotbench.commands.spark_options import check_memory
     from iotbench.spark import validate_master
 
     validate_master(args.master)

@@ -13,7 +13,6 @@ import argparse
 
 from iotbench.commands.spark_options import (
     add_spark_arguments,
-    check_memory,  # noqa: F401  (commands/scala.py reads it from here)
     check_model_options,
     jvm_errors,
     loading_line,

@@ -50,6 +50,7 @@ def cuda_present() -> bool:
 
 _SPARK = ("pyspark",)
 _TF = ("tensorflow", "keras")
+_SPARK_NATIVE = "spark+tf|onnxruntime|openvino"  # --runtime picks the one the Python workers run
 REGISTRY: dict[str, EngineEntry] = {e.name: e for e in (
     EngineEntry("null", "iotbench.engines.null:NullEngine", STREAM, "none", ("numpy",),
                 what="classifies nothing: the transport's ceiling"),
@@ -59,13 +60,13 @@ REGISTRY: dict[str, EngineEntry] = {e.name: e for e in (
                 (*_TF, "tf2onnx", "onnxruntime"), what="the Keras model converted to ONNX (fp32, int8)"),
     EngineEntry("openvino", "iotbench.engines.openvino_edge:OpenVinoEdgeEngine", STREAM, "openvino",
                 (*_TF, "tf2onnx", "openvino"), what="the Keras model converted for OpenVINO (fp32, int8)"),
-    EngineEntry("spark-native-stream", "iotbench.engines.spark_stream:NativeStream", STREAM, "spark+tf",
+    EngineEntry("spark-native-stream", "iotbench.engines.spark_stream:NativeStream", STREAM, _SPARK_NATIVE,
                 (*_SPARK, *_TF), java=True, adapter="iotbench.engines.contracts:SparkStream",
                 what="Spark Structured Streaming, the Keras model in mapInPandas"),
     EngineEntry("spark-bigdl-stream", "iotbench.engines.spark_stream:BigDLStream", STREAM, "spark+bigdl",
                 (*_SPARK, "bigdl"), java=True, adapter="iotbench.engines.contracts:SparkStream",
                 what="Spark streaming, the BigDL model in the JVM"),
-    EngineEntry("spark-native-max", "iotbench.engines.spark_max:NativeMax", MAX, "spark+tf", (*_SPARK, *_TF),
+    EngineEntry("spark-native-max", "iotbench.engines.spark_max:NativeMax", MAX, _SPARK_NATIVE, (*_SPARK, *_TF),
                 java=True, what="cached DataFrame, predict_batch_udf, flat out"),
     EngineEntry("spark-bigdl-max", "iotbench.engines.spark_max:BigDLMax", MAX, "spark+bigdl", (*_SPARK, "bigdl"),
                 java=True, what="cached RDD of Samples, BigDL's predictClass, flat out"),
