@@ -109,7 +109,7 @@ def edge_capacity(benchmark, capsys, runtime: str) -> None:
 
 
 def spark_capacity(benchmark, spark_on, keras_cnn_model, request, capsys, engine_kind: str) -> None:
-    from test_spark import STREAM_INTERVAL_S, make_engine, stream_from
+    from test_spark import BIGDL_ENGINE, STREAM_INTERVAL_S, make_engine, stream_from
 
     sc, _ = spark_on("local")
     engine, _ = make_engine(engine_kind, "stream", keras_cnn_model, request)
@@ -126,5 +126,5 @@ def spark_capacity(benchmark, spark_on, keras_cnn_model, request, capsys, engine
         on_step=progress(capsys, f"spark {engine_kind}"))), rounds=1, iterations=1)
     res = record(benchmark, steps, bound, SPARK_RESOLUTION, engine=engine.name, model=engine.model,
                  batch=engine.batch, wire="v2%d", path="spark-stream", master=sc.master, api="structured",
-                 interval_s=STREAM_INTERVAL_S)
+                 interval_s=STREAM_INTERVAL_S, **({"bigdl_engine": BIGDL_ENGINE} if engine_kind == "bigdl" else {}))
     check(steps, res)
