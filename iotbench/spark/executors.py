@@ -13,8 +13,7 @@ def executor_hosts(sc) -> list[str]:
     The driver's is told apart by its address and port (the driver's advertised host and the block manager's port), so
     an executor on the driver's host still counts.
     """
-    env = sc._jvm.org.apache.spark.SparkEnv.get()
-    driver = str(env.blockManager().blockManagerId().hostPort())
+    driver = _driver_host_port(sc)
     status = sc._jsc.sc().getExecutorMemoryStatus()
     keys = status.keySet().iterator()
     hosts = []
@@ -23,6 +22,21 @@ def executor_hosts(sc) -> list[str]:
         if key != driver:
             hosts.append(key.rsplit(":", 1)[0])
     return sorted(hosts)
+
+
+def _driver_host_port(sc) -> str | None:
+    """The driver's block manager as ``host:port``, from the status store's ``driver`` entry.
+
+    Not through ``SparkEnv``: on Spark 4 Py4J cannot call its methods (reflecting on the class loads a signature
+    that names unshaded protobuf, ``NoClassDefFoundError: com/google/protobuf/MessageOrBuilder``, and kills the
+    gateway's thread).  The status store answers alike on Spark 3.5 and 4.
+    """
+    entries = sc._jsc.sc().statusStore().executorList(True).iterator()
+    while entries.hasNext():
+        entry = entries.next()
+        if str(entry.id()) == "driver":
+            return str(entry.hostPort())
+    return None
 
 
 def executor_count(sc) -> int | None:

@@ -24,6 +24,8 @@ QUIET_LEVELS = ("ERROR", "WARN")
 JVM_CHATTER = (
     # log4j-api 2.17, bundled inside BigDL's jar-with-dependencies, probing a JDK 8 API on Java 17 (stdout)
     re.compile(r"^WARNING: sun\.reflect\.Reflection\.getCallerClass is not supported"),
+    # Spark 4 starts the JVM with --add-modules jdk.incubator.vector; the JDK says so on every start (stderr)
+    re.compile(r"^WARNING: Using incubator modules: jdk\.incubator\.vector"),
     # BigDL's Python API registering its picklers (println in BigDLSerDe, stdout)
     re.compile(r"^cls\.getname: "),
     re.compile(r"^BigDLBasePickler registering: "),
