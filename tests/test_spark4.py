@@ -152,6 +152,7 @@ def test_native_max_path_on_spark_4_at_the_card_accuracy(versions, card_accuracy
     out = tmp_path / "max.json"
     proc = spark4(*MAX_ARGS, "--json", str(out))
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Using incubator modules" not in proc.stdout + proc.stderr  # Spark 4's JVM notice is chatter, hidden
     s = json.loads(out.read_text())
     assert s["classified"] % IMAGES == 0 and s["classified"] >= IMAGES and s["iterations"] >= 1
     assert s["accuracy"] == pytest.approx(card_accuracy, abs=0.002)
