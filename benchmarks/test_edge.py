@@ -45,6 +45,9 @@ RUNTIME_PRECISIONS = [("tf", "fp32"), ("tf", "bf16"), ("onnxruntime", "fp32"), (
 KEEP_OF_FP32 = 0.99
 MIN_BINARY_OF_CEILING = 0.90
 MAX_WAIT_MS = 20.0
+#: The streamed cases' size and rounds (also at CI size: see test_edge_stream).
+STREAM_MIN_IMAGES = 5_000
+STREAM_ROUNDS = 5
 WIRES = {"binary": ("binary", False), "text-%f": ("%f", True), "text-%d": ("%d", True)}
 #: Images of the interleaved passes behind the speed-up gate and the stream's ceiling.
 GATE_IMAGES = 2_000
@@ -118,6 +121,28 @@ def tf_fp32_accuracy(edge_engines, test_inputs):
         return known[(model, n)]
 
     return get
+
+
+def wire_blocks(cifar_test, engine, fmt: str, images: int, batch: int) -> list:
+    """The first ``images`` test images as the receiver hands them to the engine: blocks of ``batch``
+    decoded images, 0-255 values for binary and ``%d``, model-ready floats for ``%f``."""
+    from iotbench.models import preprocess
+    from iotbench.wire import Decoded
+
+    raw = fmt != "%f"
+    pixels = cifar_test.images[:images]
+    values = pixels.astype(np.float32) if raw else preprocess(pixels, engine.transform)
+    labels = cifar_test.labels[:images].astype(np.int64)
+    return [Decoded(labels[i:i + batch], values[i:i + batch], np.arange(i, min(i + batch, images)),
+                    np.zeros(min(batch, images - i), np.int64), raw=raw) for i in range(0, images, batch)]
+
+
+def predict_pass(engine, blocks: list) -> float:
+    """Images/s of ``engine.predict`` over in-memory blocks (the receiver's call, without the wire)."""
+    start = time.perf_counter()
+    for block in blocks:
+        engine.predict(block)
+    return sum(len(b) for b in blocks) / (time.perf_counter() - start)
 
 
 def one_pass(engine, x: np.ndarray) -> float:
@@ -232,31 +257,45 @@ def fastest(edge_engines, test_inputs, sizes):
 
 @pytest.mark.parametrize("wire", list(WIRES))
 @pytest.mark.parametrize("model", ["legacy-h5"])
-def test_edge_stream(benchmark, fastest, test_inputs, sizes, model, wire):
-    """The fastest runtime behind the real sender: streamed ÷ its ceiling around each round (binary ≥ 0.9)."""
+def test_edge_stream(benchmark, fastest, cifar_test, sizes, model, wire):
+    """The fastest runtime behind the real sender: streamed ÷ in-memory over the same images as the
+    wire delivers them, round by round (binary ≥ 0.9).
+
+    The in-memory pass is the receiver's own call, ``engine.predict`` on blocks of ``batch``
+    decoded images held in memory (0-255 values for binary and ``%d``, so it pays the same input
+    transform as the stream), which leaves the wire, the sender and the receiver's threads as the
+    only difference. Each round is divided by the mean of the passes just before and after it and
+    the gate takes the median round: on the shared 2-core machine the speed of both drifts by ±15%
+    from one second to the next, together, so a ratio of neighbours holds where best ÷ best or a
+    CI-sized round of a third of a second did not.
+    """
     (runtime, precision), engine = fastest(model)
     fmt, v2 = WIRES[wire]
-    case = StreamCase(images=sizes.images, fmt=fmt, v2=v2, batch=sizes.batch, max_wait_ms=MAX_WAIT_MS,
+    images = max(sizes.images, STREAM_MIN_IMAGES)
+    case = StreamCase(images=images, fmt=fmt, v2=v2, batch=sizes.batch, max_wait_ms=MAX_WAIT_MS,
                       subtract_mean=fmt == "%f" and engine.transform == "unit_minus_mean")
-    x, _ = test_inputs(engine.transform, min(sizes.images, 1_000))
+    blocks = wire_blocks(cifar_test, engine, fmt, images, sizes.batch)
     stream_round, ceilings = StreamRound(engine, case), []
 
     def setup():
         stream_round.setup()
-        ceilings.append(one_pass(engine, x))
+        ceilings.append(predict_pass(engine, blocks))
         return (), {}
 
-    benchmark.pedantic(stream_round, setup=setup, rounds=2, iterations=1)
-    ceilings.append(one_pass(engine, x))
-    best = max(range(2), key=lambda i: stream_round.results[i]["images_per_sec"])
-    summary, ceiling = stream_round.results[best], (ceilings[best] + ceilings[best + 1]) / 2
-    benchmark.extra_info.update(stream_round.info(runtime=runtime, precision=precision, mode="stream",
+    benchmark.pedantic(stream_round, setup=setup, rounds=STREAM_ROUNDS, iterations=1)
+    ceilings.append(predict_pass(engine, blocks))
+    rates = [r["images_per_sec"] for r in stream_round.results]
+    paired = sorted((rate / ((ceilings[i] + ceilings[i + 1]) / 2), i) for i, rate in enumerate(rates))
+    ratio, middle = paired[len(paired) // 2]
+    summary, ceiling = stream_round.results[middle], (ceilings[middle] + ceilings[middle + 1]) / 2
+    benchmark.extra_info.update(stream_round.info(middle, runtime=runtime, precision=precision, mode="stream",
                                                   ceiling_images_per_sec=round(ceiling, 1)))
     benchmark.extra_info["engine"] = f"{runtime} {precision}"
+    benchmark.extra_info["round_images_per_sec"] = [round(r["images_per_sec"], 1) for r in stream_round.results]
+    benchmark.extra_info["ceiling_passes"] = [round(c, 1) for c in ceilings]
     assert summary["rejected"] == 0 and summary["lost"] == 0
-    assert summary["classified"] == sizes.images == summary["sender"]["sent"]
-    assert summary["accuracy"] >= card_floor(model, sizes.images) - 0.01  # int8 may sit a little under fp32
-    ratio = summary["images_per_sec"] / ceiling
+    assert summary["classified"] == images == summary["sender"]["sent"]
+    assert summary["accuracy"] >= card_floor(model, images) - 0.01  # int8 may sit a little under fp32
     if wire == "binary":
         assert_ratio(benchmark, "binary_over_ceiling", ratio, MIN_BINARY_OF_CEILING)
     else:  # recorded, not gated: where the text wire's time goes is measured in docs/edge-runtimes.md

@@ -212,8 +212,9 @@ def test_the_originals_usage_through_real_netcat_prints_the_original_lines(legac
     assert infer.returncode == 0
 
 
-def test_blocks_that_queued_behind_a_slow_engine_are_merged_up_to_the_batch():
-    """The receiver merges waiting blocks (a backlog) into one engine call, never past ``batch``, never past the end."""
+def test_blocks_that_queued_behind_a_slow_engine_fill_whole_batches():
+    """The receiver merges waiting blocks (a backlog) into engine calls of exactly ``batch`` images,
+    splitting the block that would overflow; each rejection and the end total are counted once."""
     import queue
 
     from iotbench.receiver import _coalesced
@@ -223,9 +224,11 @@ def test_blocks_that_queued_behind_a_slow_engine_are_merged_up_to_the_batch():
     for i, n in enumerate(sizes):
         block = decoded(np.zeros((n, 32, 32, 3)), np.full(n, i), raw=True)
         block.rejected = [("bad label", b"x")] * i
+        block.sent_total = 74 if i == len(sizes) - 1 else None
         blocks.put((block, 0))
     blocks.put(None)
     merged = list(_coalesced(blocks, batch=64))
-    assert [len(b) for b in merged] == [12, 62]
+    assert [len(b) for b in merged] == [64, 10]
     assert [len(b.rejected) for b in merged] == [3, 7]
+    assert [b.sent_total for b in merged] == [None, 74]
     assert np.concatenate([b.labels for b in merged]).tolist() == np.repeat(range(5), sizes).tolist()
