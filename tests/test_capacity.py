@@ -30,6 +30,19 @@ def test_verdict_needs_closed_books_the_bound_and_the_offered_rate():
     assert "measured" in capacity.verdict(slow, 500, 100).reason
 
 
+def test_the_offer_is_judged_on_the_senders_own_rate_where_it_is_known():
+    """A receiver's rate runs from the first image sent to the last classified: with a latency floor of
+    3 s over a 10 s step it reads 0.77 × the offer although the path kept up; a sender held back by
+    TCP (the receiver behind) reports its low rate itself."""
+    floor = {**summary(250, 1000, base_ms=3000), "p99_ms": 3200.0, "images_per_sec": 192.0}
+    assert not capacity.verdict(floor, 250, 5000).kept_up
+    assert capacity.verdict({**floor, "sender": {"rate": 249.0}}, 250, 5000).kept_up
+    held = capacity.verdict({**floor, "images_per_sec": 250.0, "sender": {"rate": 150.0}}, 250, 5000)
+    assert held.reason == "sender achieved 150 < 0.8 × offered 250"
+    step = capacity.Step(250, {**floor, "sender": {"rate": 249.0}})
+    assert step.brief()["sender_images_per_sec"] == 249.0
+
+
 def test_next_rate_ramps_then_bisects_to_the_resolution_and_stops():
     kw = {"start": 100.0, "factor": 2.0, "resolution": 0.1, "max_rate": 10_000.0}
     assert capacity.next_rate(None, None, **kw) == 100
@@ -38,6 +51,8 @@ def test_next_rate_ramps_then_bisects_to_the_resolution_and_stops():
     assert capacity.next_rate(8000, None, **kw) is None  # beyond max_rate
     assert capacity.next_rate(400, 800, **kw) == 600
     assert capacity.next_rate(1000, 1090, **kw) is None  # within 10%
+    assert capacity.next_rate(None, 100, **kw, min_rate=20) == 50  # the first rate failed: step down
+    assert capacity.next_rate(None, 25, **kw, min_rate=20) is None  # ...but not below min_rate
 
 
 @pytest.mark.parametrize("cap", [333.0, 1234.0, 4000.0])
@@ -164,3 +179,11 @@ def test_growth_result_when_even_the_first_rate_is_too_fast():
     result = capacity.result(steps, None)
     assert result["sustained_rate"] is None
     assert result["offered_images_per_sec"] == 1000 and result["images_per_sec"] == 100
+
+
+def test_a_search_whose_first_rate_fails_steps_down_to_min_rate():
+    steps = capacity.search(lambda rate: summary(rate, 100), 400, capacity.p99_judge(100), factor=2,
+                            resolution=0.2, min_rate=50)
+    assert [s.offered for s in steps][:3] == [400, 200, 100]
+    assert capacity.capacity(steps) is not None and 100 <= capacity.capacity(steps) < 200
+    assert not capacity.search(lambda rate: summary(rate, 10), 400, capacity.p99_judge(100), min_rate=50)[-1].kept_up
