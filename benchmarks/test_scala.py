@@ -15,6 +15,7 @@ import subprocess
 
 import pytest
 
+from fixtures.data import MODELS
 from fixtures.scala import run_scala_stream, start_scala_sender
 from fixtures.sender import start_sender
 from iotbench import metrics, scala_build
@@ -23,6 +24,11 @@ from iotbench.report import extra_info
 pytestmark = pytest.mark.scala
 
 TOLERANCE = 0.005  # half a point
+#: The Keras model each BigDL model was converted from (BigDL ÷ TensorFlow on the same model: of_keras_ceiling);
+#: the original's BigDL 0.8 model has no Keras twin.
+KERAS_TWINS = {"bigdl_resnet20": MODELS / "resnet20.keras"}
+#: Images of the Keras ceiling pass beside each Scala stream (enough for a steady figure at ~1,000 images/s).
+CEILING_IMAGES = 2_000
 
 STREAMS = [  # sender, wire, images (None: --images, 2,000 by default), model fixture
     pytest.param("python", "v2%d", None, "bigdl_resnet20", id="python-v2"),
@@ -41,10 +47,21 @@ def _start(kind: str, wire: str, jar, n: int):
 
 
 @pytest.mark.parametrize(("sender", "wire", "count", "model"), STREAMS)
-def test_scala_stream(benchmark, request, scala_jar, sizes, tmp_path, sender, wire, count, model):
+def test_scala_stream(benchmark, request, scala_jar, sizes, tmp_path, cifar_test, sender, wire, count, model):
+    """The Scala classifier at max rate, beside TensorFlow's in-memory ceiling on its Keras twin (same
+    cores, batch 64, just before): ``of_keras_ceiling`` is BigDL ÷ TensorFlow on the same model."""
+    from test_spark import BIGDL_ENGINE
+
+    from iotbench.engines.spark_max import keras_ceiling
+
     bigdl_model = request.getfixturevalue(model)
     n = count or sizes.images
     runs, senders = [], []
+    twin = KERAS_TWINS.get(model)
+    ceiling = None
+    if twin is not None and twin.exists():
+        m = min(n, CEILING_IMAGES)
+        ceiling = keras_ceiling(twin, cifar_test.images[:m], cifar_test.labels[:m], 2.0, batch=64)["images_per_sec"]
 
     def setup():
         senders.append(_start(sender, wire, scala_jar, n))
@@ -66,7 +83,10 @@ def test_scala_stream(benchmark, request, scala_jar, sizes, tmp_path, sender, wi
     # Without sequence numbers (the original's comma format) loss is not measurable: the program reports None.
     benchmark.extra_info.update(extra_info(s, engine="bigdl-scala-stream", model=bigdl_model.path.name, batch=64,
                                            wire=wire, sender=sender, master="local[2]", lost=s["lost"],
-                                           sender_sent=sent))
+                                           sender_sent=sent, bigdl_engine=BIGDL_ENGINE,
+                                           keras_ceiling_images_per_sec=None if ceiling is None else round(ceiling, 1),
+                                           of_keras_ceiling=None if ceiling is None or s["images_per_sec"] is None
+                                           else round(s["images_per_sec"] / ceiling, 3)))
     assert sent == n and s["classified"] == n and s["rejected"] == 0
     assert s["lost"] == (0 if s["sequenced"] else None)
     # every image accounted for, by the rule every receiver's exit status follows (metrics.exit_status)
