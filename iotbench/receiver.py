@@ -301,33 +301,61 @@ class _Reader(threading.Thread):
                     pending = []
 
     def _run_binary(self, data: bytes) -> None:
-        """Binary frames: fixed size, so blocks are slices; the end frame stops the stream."""
-        size = wire.FRAME_SIZE
+        """Binary frames: fixed size, so blocks are slices; the end frame stops the stream.
+
+        Whole frames are decoded once ``batch`` of them are in, or when the oldest has waited
+        ``max_wait_ms``, or the end frame is among them, as text lines are.  Decoding each socket
+        chunk as it came (a few dozen frames while the engine holds the sender back) cost the
+        receiver's thread a tenth of a core at 6,000 images/s, taken from the engine's two cores.
+        """
+        size, batch, wait_s = wire.FRAME_SIZE, self.config.batch, self.config.max_wait_ms / 1000
         buf = bytearray(data)
+        since, since_ns = 0.0, 0  # when the oldest whole frame still in buf arrived
         while True:
             whole = len(buf) // size
-            if whole:
-                block = bytes(buf[: whole * size])
-                del buf[: whole * size]
-                decoded = wire.decode_frames(block)
-                for start in range(0, len(decoded), self.config.batch):
-                    self._emit(_slice(decoded, start, start + self.config.batch), now_ns())
-                if decoded.rejected:
-                    self._emit(_rejections_only(decoded), now_ns())
-                if decoded.sent_total is not None:
-                    self.metrics.sent = decoded.sent_total
-                    self.ended_cleanly = True
-                    after = wire.frames_after_end(block) * size + len(buf)
-                    if after:
-                        self.metrics.add_garbage(wire.AFTER_END, -(-after // size))
-                        log(f"Ignored {after} bytes after the end frame")
+            if whole and not since:
+                since, since_ns = time.monotonic(), now_ns()
+            if whole and (whole >= batch or time.monotonic() - since >= wait_s or _ends(buf, whole)):
+                if self._emit_frames(buf, whole, since_ns):
                     return
-            chunk = self._read(None)
+                since = 0.0
+                continue
+            chunk = self._read(None if not whole else max(since + wait_s - time.monotonic(), 0))
+            if chunk is None:  # the oldest frame waited long enough: decoded on the next turn
+                continue
             if not chunk:
+                if whole and self._emit_frames(buf, whole, since_ns):
+                    return
                 if buf:  # the stream stopped inside a frame
                     self._emit(_partial_frame(bytes(buf)), now_ns())
                 return
             buf += chunk
+
+    def _emit_frames(self, buf: bytearray, whole: int, first_ns: int) -> bool:
+        """Decode and emit the first ``whole`` frames of ``buf`` (removed from it); True at the end frame."""
+        size = wire.FRAME_SIZE
+        block = bytes(buf[: whole * size])
+        del buf[: whole * size]
+        decoded = wire.decode_frames(block)
+        for start in range(0, len(decoded), self.config.batch):
+            self._emit(_slice(decoded, start, start + self.config.batch), first_ns)
+        if decoded.rejected:
+            self._emit(_rejections_only(decoded), first_ns)
+        if decoded.sent_total is None:
+            return False
+        self.metrics.sent = decoded.sent_total
+        self.ended_cleanly = True
+        after = wire.frames_after_end(block) * size + len(buf)
+        if after:
+            self.metrics.add_garbage(wire.AFTER_END, -(-after // size))
+            log(f"Ignored {after} bytes after the end frame")
+        return True
+
+
+def _ends(buf: bytearray, whole: int) -> bool:
+    """Whether an end frame is among the first ``whole`` frames of ``buf`` (their label bytes, vectorized)."""
+    labels = np.frombuffer(buf, np.uint8, whole * wire.FRAME_SIZE)[:: wire.FRAME_SIZE]
+    return bool((labels == wire.END_LABEL).any())
 
 
 def _slice(d: wire.Decoded, start: int, stop: int) -> wire.Decoded:
