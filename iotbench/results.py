@@ -48,12 +48,23 @@ class Run:
     rows: list[Row] = field(default_factory=list)
 
 
+#: The CPU flags that set an inference figure's level, best first: the one a CPU has is named in its label.
+ISA_LEVELS = ("amx_bf16", "avx512_bf16", "avx512f", "avx2")
+
+
 def machine_label(machine_info: dict[str, Any]) -> str:
-    """``"2-core Intel Xeon …"`` plus the GPU when a benchmark recorded one."""
+    """``"2-core AMD EPYC (avx512_bf16)"``: cores, brand and the best of :data:`ISA_LEVELS` the CPU has.
+
+    A cloud VM's brand is often just "AMD EPYC" for CPUs of different generations, while the flag is what
+    decides a runtime's speed (and the edge gate's floor), so two such runs must not read as one machine.
+    """
     cpu = machine_info.get("cpu") or {}
     brand = cpu.get("brand_raw") or machine_info.get("processor") or "cpu"
     count = cpu.get("count")
-    return f"{count}-core {brand}" if count else str(brand)
+    label = f"{count}-core {brand}" if count else str(brand)
+    flags = set(cpu.get("flags") or ())
+    level = next((flag for flag in ISA_LEVELS if flag in flags), None)
+    return f"{label} ({level})" if level else label
 
 
 def _path_of(fullname: str) -> str:

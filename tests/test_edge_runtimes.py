@@ -224,3 +224,13 @@ def test_int8_on_tf_and_jit_on_other_runtimes_are_refused(legacy_resnet_h5):
         make_edge_engine("tf", legacy_resnet_h5, precision="int8")
     with pytest.raises(ValueError, match="--jit is TensorFlow's XLA compiler"):
         make_edge_engine("onnxruntime", legacy_resnet_h5, jit_compile=True)
+
+
+def test_a_tensorflow_fp32_engine_refuses_to_run_under_bf16_math(monkeypatch):
+    """``ONEDNN_DEFAULT_FPMATH_MODE=BF16`` makes TensorFlow compute in bf16: an "fp32" figure taken so would be
+    mislabelled, so the engine says so in one line instead of running."""
+    from iotbench.engines.keras_edge import KerasEdgeEngine
+
+    monkeypatch.setenv("ONEDNN_DEFAULT_FPMATH_MODE", "BF16")
+    with pytest.raises(ValueError, match="ONEDNN_DEFAULT_FPMATH_MODE=BF16 is set"):
+        KerasEdgeEngine(OUR_MODELS / "cnn.keras", precision="fp32")

@@ -252,3 +252,14 @@ def test_ci_gate_fails_when_micro_batching_is_turned_off():
                           env={k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")})
     assert proc.returncode == 1, proc.stdout[-3000:]
     assert "GATE FAILED: microbatch_over_per_image" in proc.stdout, proc.stdout[-3000:]
+
+
+def test_the_machine_label_names_the_cpu_flag_that_sets_inference_speed():
+    """Two cloud VMs both called "AMD EPYC" (AVX2 only, and AVX-512-BF16) must not read as one machine."""
+    from iotbench.results import machine_label
+
+    cpu = {"brand_raw": "AMD EPYC", "count": 2}
+    assert machine_label({"cpu": {**cpu, "flags": ["fma", "avx2"]}}) == "2-core AMD EPYC (avx2)"
+    zen4 = {**cpu, "flags": ["avx2", "avx512f", "avx512_bf16"]}
+    assert machine_label({"cpu": zen4}) == "2-core AMD EPYC (avx512_bf16)"
+    assert machine_label({"cpu": cpu}) == "2-core AMD EPYC"

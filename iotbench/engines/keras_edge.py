@@ -89,6 +89,13 @@ def load_model(path: Path):
     return model, lambda x: model(x, training=False)
 
 
+def bf16_math_on() -> bool:
+    """Whether oneDNN computes in bf16 in this process (so a TensorFlow "fp32" figure would not be one)."""
+    import os
+
+    return os.environ.get("ONEDNN_DEFAULT_FPMATH_MODE", "").upper() == "BF16"
+
+
 def use_bf16_math(precision: str) -> None:
     """TensorFlow's bf16: oneDNN's ``ONEDNN_DEFAULT_FPMATH_MODE=BF16`` (fp32 weights, bf16 arithmetic).
 
@@ -101,7 +108,7 @@ def use_bf16_math(precision: str) -> None:
     from iotbench.engines.edge_runtime import check_precision
 
     check_precision("tf", precision)
-    if os.environ.get("ONEDNN_DEFAULT_FPMATH_MODE", "").upper() == "BF16":
+    if bf16_math_on():
         return
     if "tensorflow" in sys.modules:
         raise ValueError("--runtime tf --precision bf16 needs ONEDNN_DEFAULT_FPMATH_MODE=BF16 before TensorFlow "
@@ -123,6 +130,9 @@ class KerasEdgeEngine:
         self.precision = precision
         if precision != "fp32":
             use_bf16_math(precision)
+        elif bf16_math_on():
+            raise ValueError("--runtime tf --precision fp32 asked for, but ONEDNN_DEFAULT_FPMATH_MODE=BF16 is set: "
+                             "TensorFlow would compute in bf16; unset it for fp32 figures")
         self.model = self.path.name
         self.batch = max(int(batch), 1)
         self.transform, self.transform_source = resolve_transform(self.path, input_transform)
