@@ -21,6 +21,10 @@ CHATTER = [
     "BigDLBasePickler registering: bigdl.dllib.utils.common  Sample\n",
     'Setting default log level to "WARN".\n',
     "To adjust logging level use sc.setLogLevel(newLevel). For SparkR, use setLogLevel(newLevel).\n",
+    "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n",
+    "I0000 00:00:1796220147.471263    8982 port.cc:153] oneDNN custom operations are on. You may see slightly "
+    "different numerical results due to floating-point round-off errors from different computation orders. To turn "
+    "them off, set the environment variable `TF_ENABLE_ONEDNN_OPTS=0`.\n",
 ]
 ERROR_WITH_TRACE = [
     "26/12/02 03:22:57 ERROR ReceiverTracker: Deregistered receiver for stream 0: Restarting receiver with delay "

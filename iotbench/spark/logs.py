@@ -32,6 +32,10 @@ JVM_CHATTER = (
     # Spark's pyspark-shell notice, printed when the REPL logger has no level of its own
     re.compile(r"^Setting default log level to "),
     re.compile(r"^To adjust logging level use sc\.setLogLevel"),
+    # TensorFlow imported in the Python workers, on a CPU where oneDNN's custom ops are on by default (AVX-512):
+    # absl's pre-initialisation notice and TensorFlow's one INFO line (stderr; TF_CPP_MIN_LOG_LEVEL does not reach them)
+    re.compile(r"^WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"),
+    re.compile(r"^I\d{4} [\d:.]+ +\d+ port\.cc:\d+\] oneDNN custom operations are on\."),
     # stopping a DStream context interrupts the socket receiver's restart sleep (uncaught, stderr)
     re.compile(r'^Exception in thread "receiver-supervisor-future-\d+" java\.lang\.InterruptedException'),
 )
