@@ -20,6 +20,7 @@ import errno
 import os
 import queue
 import select
+import signal
 import socket
 import sys
 import threading
@@ -492,6 +493,28 @@ def _check_scale(decoded: wire.Decoded, config: ReceiveConfig) -> bool:
     return True
 
 
+def _catch_sigint(ctrl_c: threading.Event):
+    """Note every SIGINT in ``ctrl_c`` before raising KeyboardInterrupt as Python does; returns the handler
+    to restore (None off the main thread, where handlers cannot be set).
+
+    Python raises KeyboardInterrupt wherever the main thread happens to be, and one raised inside a
+    finalizer (``__del__``, a weakref callback) is printed as "Exception ignored" and dropped.  A receiver
+    under CI load once kept classifying for 30 s after its SIGINT (where the exception went was not pinned
+    down); with the flag, checked after every batch, a Ctrl-C cannot be lost while images flow.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def on_sigint(signum, frame):
+        ctrl_c.set()
+        signal.default_int_handler(signum, frame)
+
+    try:
+        return signal.signal(signal.SIGINT, on_sigint)
+    except ValueError:  # not the main interpreter
+        return None
+
+
 def receive(source: Input, engine: Engine, config: ReceiveConfig | None = None,
             progress: Callable[[RunMetrics], None] | None = None, limit: int | None = None) -> ReceiveResult:
     """Classify everything ``source`` delivers until its end marker or EOF.
@@ -504,6 +527,8 @@ def receive(source: Input, engine: Engine, config: ReceiveConfig | None = None,
     config = config or ReceiveConfig()
     metrics = RunMetrics()
     blocks: queue.Queue = queue.Queue(maxsize=config.queue_depth)
+    ctrl_c = threading.Event()
+    previous = _catch_sigint(ctrl_c)
     reader = _Reader(source, config, blocks, metrics)
     reader.start()
     scored = True
@@ -533,9 +558,13 @@ def receive(source: Input, engine: Engine, config: ReceiveConfig | None = None,
                     next_progress = (metrics.classified // config.progress_every + 1) * config.progress_every
             if limit and metrics.classified >= limit:
                 break
+            if ctrl_c.is_set():  # a Ctrl-C whose KeyboardInterrupt was lost on the way
+                raise KeyboardInterrupt
     except KeyboardInterrupt:
         metrics.interrupted = True
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
         reader.stop.set()
         source.close()
         reader.join(5)
