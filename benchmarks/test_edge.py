@@ -205,40 +205,34 @@ def test_edge_ceiling(benchmark, edge_engines, test_inputs, tf_fp32_accuracy, si
     """One runtime × precision on preloaded batches; reduced precision keeps ≥ 99% of TF fp32's accuracy."""
     n = min(sizes.images, 10_000)
     if (runtime, precision) == ("tf", "bf16"):
-        return tf_bf16_case(benchmark, tf_fp32_accuracy, sizes, model, n)
-    engine = edge_engines(model, runtime, precision)
-    x, labels = test_inputs(engine.transform, n)
-    predicted, best_s = timed_classify(benchmark, engine, x)
-    accuracy = float(np.mean(predicted == labels))
-    reference = None
-    if (runtime, precision) != ("tf", "fp32"):
-        reference = tf_fp32_accuracy(model, n)
+        rate, accuracy, model_name, batch, more = tf_bf16_cell(benchmark, sizes, model, n)
+    else:
+        engine = edge_engines(model, runtime, precision)
+        x, labels = test_inputs(engine.transform, n)
+        predicted, best_s = timed_classify(benchmark, engine, x)
+        rate, accuracy = round(n / best_s, 1), float(np.mean(predicted == labels))
+        model_name, batch = engine.model, engine.batch
+        more = {"artefact": getattr(engine, "artefact", None) and engine.artefact.name}
+    reference = None if (runtime, precision) == ("tf", "fp32") else tf_fp32_accuracy(model, n)
     floor = card_floor(model, n) if precision == "fp32" else KEEP_OF_FP32 * reference
     benchmark.extra_info.update(
-        images=n, images_per_sec=round(n / best_s, 1), accuracy=accuracy, p50_ms=None, p99_ms=None,
-        rejected=None, lost=None, engine=f"{runtime} {precision}", model=engine.model, batch=engine.batch,
+        images=n, images_per_sec=rate, accuracy=accuracy, p50_ms=None, p99_ms=None,
+        rejected=None, lost=None, engine=f"{runtime} {precision}", model=model_name, batch=batch,
         wire="in-memory", mode="ceiling", runtime=runtime, precision=precision, accuracy_floor=round(floor, 4),
-        tf_fp32_accuracy=reference, artefact=getattr(engine, "artefact", None) and engine.artefact.name,
-        **cpu_record())
+        tf_fp32_accuracy=reference, **more, **cpu_record())
     assert accuracy >= floor, (f"{runtime} {precision}: accuracy {accuracy:.4f} below its floor {floor:.4f} "
                                f"on {n} images")
 
 
-def tf_bf16_case(benchmark, tf_fp32_accuracy, sizes, model: str, n: int) -> None:
-    """The matrix's TensorFlow bf16 cell, measured by :func:`tf_bf16_ceiling` (the same floor as every bf16 cell)."""
+def tf_bf16_cell(benchmark, sizes, model: str, n: int) -> tuple[float, float, str, int, dict]:
+    """The matrix's TensorFlow bf16 cell, measured by :func:`tf_bf16_ceiling`:
+    ``(images/s, accuracy, model file name, batch, extra keys)``."""
     path = MODEL_FILES[model]
     if not path.exists():
         pytest.skip(f"model file {path} is not there (yet)")
     figures = benchmark.pedantic(tf_bf16_ceiling, args=(path, n, sizes.batch), rounds=1, iterations=1)
-    reference = tf_fp32_accuracy(model, n)
-    floor = KEEP_OF_FP32 * reference
-    accuracy = figures["accuracy"]
-    benchmark.extra_info.update(
-        images=n, images_per_sec=figures["images_per_sec"], accuracy=accuracy, p50_ms=None, p99_ms=None,
-        rejected=None, lost=None, engine="tf bf16", model=path.name, batch=sizes.batch, wire="in-memory",
-        mode="ceiling", runtime="tf", precision="bf16", accuracy_floor=round(floor, 4), tf_fp32_accuracy=reference,
-        artefact=None, process="own (ONEDNN_DEFAULT_FPMATH_MODE=BF16)", **cpu_record())
-    assert accuracy >= floor, f"tf bf16: accuracy {accuracy:.4f} below its floor {floor:.4f} on {n} images"
+    return (figures["images_per_sec"], figures["accuracy"], path.name, sizes.batch,
+            {"artefact": None, "process": "own (ONEDNN_DEFAULT_FPMATH_MODE=BF16)"})
 
 
 # --------------------------------------------------------------------------- the same-run gate
