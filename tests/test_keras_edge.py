@@ -232,3 +232,23 @@ def test_blocks_that_queued_behind_a_slow_engine_fill_whole_batches():
     assert [len(b.rejected) for b in merged] == [3, 7]
     assert [b.sent_total for b in merged] == [None, 74]
     assert np.concatenate([b.labels for b in merged]).tolist() == np.repeat(range(5), sizes).tolist()
+
+
+def test_a_block_larger_than_the_batch_is_cut_into_batches():
+    """The binary reader queues all whole frames of one read as one item; the engine still gets
+    calls of at most ``batch`` images, in order, with the block's rejections and total counted once."""
+    import queue
+
+    from iotbench.receiver import _coalesced
+
+    blocks: queue.Queue = queue.Queue()
+    big = decoded(np.zeros((150, 32, 32, 3)), np.arange(150) % 10, raw=True)
+    big.rejected, big.sent_total = [("bad label", b"x")] * 2, 152
+    blocks.put((big, 0))
+    blocks.put((decoded(np.zeros((10, 32, 32, 3)), np.zeros(10), raw=True), 0))
+    blocks.put(None)
+    merged = list(_coalesced(blocks, batch=64))
+    assert [len(b) for b in merged] == [64, 64, 32]
+    assert sum(len(b.rejected) for b in merged) == 2
+    assert [b.sent_total for b in merged if b.sent_total is not None] == [152]
+    assert np.concatenate([b.labels for b in merged])[:150].tolist() == (np.arange(150) % 10).tolist()

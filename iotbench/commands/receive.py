@@ -31,7 +31,9 @@ def add_receiver_arguments(p: argparse.ArgumentParser, batch: int = 64) -> None:
                    help="images per inference call; 1 = the original's one predict per image")
     p.add_argument("--max-wait-ms", type=float, default=20.0,
                    help="a partial batch is classified once its oldest image waited this long")
-    p.add_argument("--queue-depth", type=int, default=4, help="decoded batches buffered between reader and engine")
+    p.add_argument("--queue-depth", type=int, default=4,
+                   help="decoded blocks buffered between reader and engine (a batch of text lines, or the "
+                        "whole binary frames of one read)")
     p.add_argument("-r", "--reportingInterval", dest="reporting_interval", type=int, default=None, metavar="N",
                    help="print a progress line every N images classified, as the original did (here -r is an "
                         "interval in images; for spark-stream and scala-stream -r is seconds). Without it: one "
