@@ -52,7 +52,7 @@ MIN_BINARY_OF_CEILING = 0.90
 MAX_WAIT_MS = 20.0
 #: The streamed cases' size and rounds (also at CI size: see test_edge_stream).
 STREAM_MIN_IMAGES = 5_000
-STREAM_ROUNDS = 5
+STREAM_ROUNDS = 7
 WIRES = {"binary": ("binary", False), "text-%f": ("%f", True), "text-%d": ("%d", True)}
 #: Images of the interleaved passes behind the speed-up gate and the stream's ceiling.
 GATE_IMAGES = 2_000

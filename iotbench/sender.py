@@ -29,6 +29,9 @@ ARRIVALS = ("lognormal", "constant", "poisson", "max")
 FORMATS = ("%f", "%d", "binary", "scala")
 #: Most images written with one ``write`` call when the sender is behind schedule.
 MAX_BURST = 256
+#: A binary frame as numpy sees it (``wire.FRAME_HEADER``, then the pixels): a burst is stamped at once.
+FRAME_DTYPE = np.dtype([("label", "u1"), ("seq", "<u4"), ("ns", "<i8"), ("pixels", "u1", (wire.PIXELS,))])
+assert FRAME_DTYPE.itemsize == wire.FRAME_SIZE
 
 
 @dataclass
@@ -95,6 +98,7 @@ class ImageSource:
         else:
             self.values = data.images
         self._cache: dict[int, bytes] = {}
+        self._frames: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -107,6 +111,15 @@ class ImageSource:
         """
         for i in range(min(count, len(self))):
             self.payload(i)
+
+    def binary_frames(self, first: int, count: int) -> np.ndarray:
+        """Binary frames of images ``first`` … ``first + count - 1`` (cycled): labels and pixels filled,
+        ``seq`` and ``ns`` left for the caller to stamp when it writes them."""
+        if self._frames is None:
+            self._frames = np.zeros(len(self), FRAME_DTYPE)
+            self._frames["label"] = self.labels
+            self._frames["pixels"] = self.values.reshape(len(self), -1)
+        return self._frames[np.arange(first, first + count) % len(self)]
 
     def payload(self, index: int) -> tuple[int, bytes]:
         """(label, encoded body) of image ``index`` (cycled); body excludes any v2 header."""
@@ -149,13 +162,15 @@ def _stamped(config: SendConfig, seq: int, label: int, body: bytes) -> bytes:
     return body
 
 
-def stream(config: SendConfig, write: Callable[[bytes], object],
+def stream(config: SendConfig, write: Callable[[bytes | memoryview], object],
            progress: Callable[[int], None] | None = None, source: ImageSource | None = None) -> SendResult:
     """Write ``config.total`` images through ``write`` on schedule; returns what was sent.
 
     ``sent`` counts images whose bytes ``write`` accepted: after a broken pipe it is the true
     number delivered to the pipe or socket, never an estimate.
     """
+    if config.fmt == "binary" and config.arrival == "max" and not config.garbage:
+        return _stream_binary_max(config, write, progress, source or ImageSource(config))
     if source is None:
         source = ImageSource(config)
         source.preencode(config.total)
@@ -218,6 +233,40 @@ def stream(config: SendConfig, write: Callable[[bytes], object],
     return SendResult(sent, time.perf_counter() - start, scheduled_s=float(due[-1]) if len(due) else 0.0)
 
 
+def _stream_binary_max(config: SendConfig, write: Callable[[bytes | memoryview], object],
+                       progress: Callable[[int], None] | None, source: ImageSource) -> SendResult:
+    """:func:`stream` for binary frames as fast as possible: bursts of ``MAX_BURST`` frames stamped and
+    written as one array.
+
+    Why a path of its own: at max rate the per-image loop of :func:`stream` cost the sender ~2 µs
+    of CPU per image, taken from the two cores a receiver classifying 7,000 images/s needs.
+    """
+    every = config.progress_every or 10_000
+    next_progress, sent, start = every, 0, time.perf_counter()
+    try:
+        write(wire.MAGIC)
+        while sent < config.total:
+            burst = source.binary_frames(sent, min(MAX_BURST, config.total - sent))
+            burst["seq"] = np.arange(sent, sent + len(burst))
+            burst["ns"] = time.time_ns()
+            try:
+                write(burst.view(np.uint8).data)  # the frames' bytes, without a copy
+            except (BrokenPipeError, ConnectionError) as err:  # count the frames that got through whole
+                sent += min(getattr(err, "written", 0) // wire.FRAME_SIZE, len(burst))
+                raise
+            sent += len(burst)
+            if progress and sent >= next_progress:
+                progress(sent)
+                next_progress = (sent // every + 1) * every
+        write(wire.end_frame(sent))
+    except (BrokenPipeError, ConnectionError):
+        return SendResult(sent, time.perf_counter() - start, interrupted=True,
+                          reason="the receiver closed the connection (broken pipe)")
+    except KeyboardInterrupt:
+        return SendResult(sent, time.perf_counter() - start, interrupted=True, reason="interrupted")
+    return SendResult(sent, time.perf_counter() - start)
+
+
 def behind_schedule(result: SendResult, config: SendConfig, tolerance: float = 0.05) -> str | None:
     """A warning when the stream took more than ``tolerance`` longer than its schedule, else None.
 
@@ -240,7 +289,7 @@ def to_stdout(config: SendConfig, out: BinaryIO | None = None, source: ImageSour
     """Write the stream to stdout (or ``out``) unbuffered, so that a broken pipe knows how many bytes got through."""
     fd = (out or sys.stdout.buffer).fileno()
 
-    def write(data: bytes) -> None:
+    def write(data: bytes | memoryview) -> None:
         view, done = memoryview(data), 0
         while done < len(view):
             try:
@@ -306,12 +355,12 @@ class _ClientWriter:
         self.clients += 1
         log(f"Client {peer[0]}:{peer[1]} connected")
 
-    def __call__(self, data: bytes) -> None:
+    def __call__(self, data: bytes | memoryview) -> None:
         while True:
             if self.conn is None:
                 self.accept()
-                if self.preamble and not data.startswith(self.preamble):
-                    data = self.preamble + data
+                if self.preamble and bytes(data[:len(self.preamble)]) != self.preamble:
+                    data = self.preamble + bytes(data)
             try:
                 self.conn.sendall(data)
                 return

@@ -145,3 +145,25 @@ def test_inter_arrival_processes_have_the_requested_mean_rate():
         gaps = sender.inter_arrivals(sender.SendConfig(total=20_000, rate=500, arrival=arrival), rng)
         assert gaps.mean() == pytest.approx(1 / 500, rel=0.03), arrival
     assert sender.inter_arrivals(sender.SendConfig(total=10, arrival="max"), rng).sum() == 0
+
+
+def test_binary_frames_at_max_rate_are_the_paced_sender_s_frames(cifar_test):
+    """The max-rate binary path stamps whole bursts as one array: the same frames (labels, pixels,
+    sequence numbers, cycling past the split's end, the end frame) as the per-image path writes."""
+    from iotbench import wire
+
+    def sent_bytes(arrival: str) -> bytes:
+        chunks: list[bytes] = []
+        config = sender.SendConfig(total=10_300, fmt="binary", arrival=arrival, rate=1e9)
+        result = sender.stream(config, lambda data: chunks.append(bytes(data)))
+        assert result.sent == 10_300
+        return b"".join(chunks)
+
+    fast, paced = sent_bytes("max"), sent_bytes("constant")
+    assert fast.startswith(wire.MAGIC) and len(fast) == len(paced)
+    a, b = wire.decode_frames(fast[len(wire.MAGIC):]), wire.decode_frames(paced[len(wire.MAGIC):])
+    assert a.sent_total == b.sent_total == 10_300
+    assert np.array_equal(a.seq, np.arange(10_300)) and np.array_equal(a.seq, b.seq)
+    assert np.array_equal(a.labels, b.labels) and np.array_equal(a.images, b.images)
+    assert np.array_equal(a.labels[10_000:], cifar_test.labels[:300])
+    assert (a.sent_ns > 0).all()
