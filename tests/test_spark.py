@@ -259,3 +259,22 @@ def test_standalone_cluster_leaves_no_jvm_when_its_starter_is_killed(tmp_path):
     while process_groups_alive(groups) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert process_groups_alive(groups) == []
+
+
+def test_what_the_jvm_half_of_the_bigdl_stream_returns_becomes_one_outcome():
+    """``iotbench.JvmLines`` packs label, class, sequence number and send time per image, and a
+    ``reason TAB seq TAB sample`` line per rejected line; a rejection without a readable header (-1)
+    is counted but carries no sequence number into the accounting."""
+    import numpy as np
+
+    from iotbench.engines.spark_stream import JVM_RECORD, outcome_from_jvm
+
+    records = np.array([(3, 3, 0, 10), (8, 1, 1, 11), (5, 5, -1, 0)], JVM_RECORD).tobytes()
+    out = outcome_from_jvm(records, "bad label\t2\t~2:5:x\nbad v2 header\t-1\t~oops\tstill the sample", 3, True)
+    assert out.labels.tolist() == [3, 8, 5] and out.predicted.tolist() == [3, 1, 5] and out.correct == 2
+    assert out.seq.tolist() == [0, 1, -1] and out.sent_ns.tolist() == [10, 11, 0]
+    assert out.rejected == [("bad label", b"~2:5:x"), ("bad v2 header", b"~oops\tstill the sample")]
+    assert out.rejected_seq.tolist() == [2]
+    assert (out.sent_total, out.ended, out.received) == (3, True, 5)
+    empty = outcome_from_jvm(b"", "", -1, False)
+    assert (empty.received, empty.sent_total, empty.rejected) == (0, None, [])

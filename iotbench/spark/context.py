@@ -181,6 +181,25 @@ def check_master(master: str, timeout_s: float = 5.0) -> None:
     raise ConnectionError(f"cannot reach Spark master {master}: {last}")
 
 
+def add_jvm_classes(items: dict[str, str]) -> None:
+    """Our Scala classes beside BigDL's jars (driver class path and ``spark.jars``), built on first use.
+
+    The BigDL stream parses and classifies its lines in the JVM (``iotbench.JvmLines``); without a
+    Scala compiler (pyspark's own) the other paths still run, and that one says why it cannot.
+    """
+    from iotbench import scala_build
+    from iotbench.report import log
+
+    try:
+        jar = str(scala_build.build(log=log).jar)
+    except (scala_build.ScalaToolchainError, RuntimeError, OSError) as err:
+        log(f"WARNING: iotbench's JVM classes are not available ({str(err).splitlines()[0]}); "
+            "the BigDL stream cannot run")
+        return
+    items["spark.driver.extraClassPath"] = f"{items['spark.driver.extraClassPath']}:{jar}"
+    items["spark.jars"] = f"{items['spark.jars']},{jar}"
+
+
 def start(settings: SparkSettings | None = None):
     """Start (or return the running) SparkContext for ``settings``; BigDL's engine too when available."""
     settings = settings or SparkSettings()
@@ -194,6 +213,8 @@ def start(settings: SparkSettings | None = None):
             raise RuntimeError(f"a SparkContext for {active.master} is running; stop it before using {settings.master}")
         return active
     items = spark_conf_items(settings)
+    if settings.bigdl and bigdl_jars():
+        add_jvm_classes(items)
     shipped = None
     if settings.ship_env and settings.is_cluster:
         from iotbench.spark.ship import environment_pack
