@@ -65,7 +65,7 @@ REGISTRY: dict[str, EngineEntry] = {e.name: e for e in (
                 what="Spark Structured Streaming, the Keras model in mapInPandas"),
     EngineEntry("spark-bigdl-stream", "iotbench.engines.spark_stream:BigDLStream", STREAM, "spark+bigdl",
                 (*_SPARK, "bigdl"), java=True, adapter="iotbench.engines.contracts:SparkStream",
-                what="Spark streaming, the BigDL model in the JVM"),
+                what="Spark streaming, lines parsed and the BigDL model run in the JVM"),
     EngineEntry("spark-native-max", "iotbench.engines.spark_max:NativeMax", MAX, _SPARK_NATIVE, (*_SPARK, *_TF),
                 java=True, what="cached DataFrame, predict_batch_udf, flat out"),
     EngineEntry("spark-bigdl-max", "iotbench.engines.spark_max:BigDLMax", MAX, "spark+bigdl", (*_SPARK, "bigdl"),
