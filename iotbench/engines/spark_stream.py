@@ -212,7 +212,9 @@ def jvm_lines(sc):
 
 def transform_mean_chw(transform: str) -> bytes:
     """The per-pixel mean the model's input transform subtracts, CHW float32 bytes (b"" when it subtracts none)."""
-    if transform != "unit_minus_mean":
+    if transform not in ("unit", "unit_minus_mean"):  # JvmLines knows pixel / 255 and an optional mean, no more
+        raise ValueError(f"the BigDL stream cannot apply input transform {transform!r} in the JVM")
+    if transform == "unit":
         return b""
     from iotbench.data import cifar10
 
