@@ -242,13 +242,27 @@ def test_keras_speedup_and_ceiling_ratios(benchmark, keras_engines, model_inputs
         assert_ratio(benchmark, name, value, floor)
 
 
+FIXED_RATE_ROUNDS = 3
+
+
 @pytest.mark.parametrize("model", ["legacy-h5"])
-def test_keras_fixed_rate_latency(stream_benchmark, benchmark, keras_engines, model_inputs, sizes, model):
-    """At a fixed send rate (200 img/s) p99 latency ≤ max-wait + one full batch's inference time."""
+def test_keras_fixed_rate_latency(benchmark, keras_engines, model_inputs, sizes, model):
+    """At a fixed send rate (200 img/s) p99 latency ≤ max-wait + one full batch's inference time.
+
+    Three rounds, the median round's p99 gated: at CI size a round is 1,000 images, so its p99 is its
+    tenth-slowest image, and one stall of the shared 2-core machine (CI once saw 198 ms against 40 ms
+    the run before, nothing else changed) sets it alone.
+    """
     engine = keras_engines(model, sizes.batch)
     x, _ = model_inputs(engine, sizes.batch)
     images = sizes.images if sizes.full else int(sizes.rate * 5)
-    summary = stream_benchmark(engine, stream_case(engine, "text", images, sizes.batch, rate=sizes.rate), rounds=1)
+    engine.warmup()
+    stream_round = StreamRound(engine, stream_case(engine, "text", images, sizes.batch, rate=sizes.rate))
+    benchmark.pedantic(stream_round, setup=stream_round.setup, rounds=FIXED_RATE_ROUNDS, iterations=1)
+    middle = sorted(range(len(stream_round.results)), key=lambda i: stream_round.results[i]["p99_ms"])[
+        len(stream_round.results) // 2]
+    summary = stream_round.results[middle]
+    benchmark.extra_info.update(stream_round.info(middle))
     batch_ms = batch_inference_ms(engine, x)
     bound = MAX_WAIT_MS + batch_ms
     benchmark.extra_info.update(mode="micro-batch", rate=sizes.rate, max_wait_ms=MAX_WAIT_MS,
