@@ -34,8 +34,26 @@ def test_train_writes_a_model_and_a_card_that_match(tmp_path, cifar_test):
     assert int(np.count_nonzero(predicted == cifar_test.labels)) == card["correct"]
 
 
+def test_a_model_trained_in_mixed_bfloat16_is_delivered_and_scored_in_float32(tmp_path):
+    """bf16 halves a training step on CPUs that have it, but every engine downstream (TensorFlow, ONNX,
+    OpenVINO, the BigDL twin) must get the same float32 model an fp32 run would deliver."""
+    pytest.importorskip("keras")
+    out = tmp_path / "cnn.keras"
+    proc = subprocess.run([sys.executable, "-m", "iotbench", "train", "cnn", "--epochs", "1", "--limit", "256",
+                           "--precision", "mixed_bfloat16", "--out", str(out), "--verbose", "0"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["settings"]["precision"] == "mixed_bfloat16" and "mixed_bfloat16" in card["recipe"]
+
+    import keras
+
+    model = keras.models.load_model(out, compile=False)
+    assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
+
+
 def test_train_help_lists_the_training_options():
     out = subprocess.run([sys.executable, "-m", "iotbench", "train", "--help"], capture_output=True, text=True,
                          check=True).stdout
-    for option in ("cnn", "resnet20", "--epochs", "--resume", "--batch-size", "--lr"):
+    for option in ("cnn", "resnet20", "--epochs", "--resume", "--batch-size", "--lr", "--precision"):
         assert option in out

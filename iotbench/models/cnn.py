@@ -22,7 +22,7 @@ def build_cnn(input_shape=(32, 32, 3), num_classes: int = 10) -> keras.Model:
             layers.Flatten(),
             layers.Dense(512, activation="relu"),
             layers.Dropout(0.5),
-            layers.Dense(num_classes, activation="softmax"),
+            layers.Dense(num_classes, activation="softmax", dtype="float32"),  # float32 under mixed precision too
         ],
         name="cifar10_cnn",
     )

@@ -48,5 +48,7 @@ def build_resnet20(input_shape=(32, 32, 3), num_classes: int = 10, depth: int = 
 
     x = layers.AveragePooling2D(pool_size=8)(x)
     y = layers.Flatten()(x)
-    outputs = layers.Dense(num_classes, activation="softmax", kernel_initializer="he_normal")(y)
+    # float32 whatever the global policy: under mixed_bfloat16 training the softmax and the loss
+    # stay in float32 (bf16 probabilities carry ~3 digits), and in fp32 this is the default anyway.
+    outputs = layers.Dense(num_classes, activation="softmax", kernel_initializer="he_normal", dtype="float32")(y)
     return keras.Model(inputs=inputs, outputs=outputs, name=f"resnet{depth}_v1")

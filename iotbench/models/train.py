@@ -37,6 +37,10 @@ DEFAULTS = {
     "resnet20": {"optimizer": "sgd", "lr": 0.1, "weight_decay": 0.0},
 }
 LABEL_SMOOTHING = 0.1
+# Keras dtype policies a run may train under.  mixed_bfloat16 computes in bf16 with float32 weights:
+# on CPUs with AVX512_BF16 or AMX it halves the step time (Zen 4, 2 cores: 517 -> 251 ms per
+# ResNet20 step of 128); the delivered model is always rebuilt in float32 and scored that way.
+PRECISIONS = {"fp32": "float32", "mixed_bfloat16": "mixed_bfloat16"}
 WARMUP_FRACTION = 0.15
 NUM_CLASSES = 10
 
@@ -138,7 +142,9 @@ def recipe_text(s: dict) -> str:
             f"{LABEL_SMOOTHING}; batch {s['batch_size']}; augmentation: "
             + ("random horizontal flip + 4-px zero pad and random 32x32 crop" if s["augment"] else "none")
             + f"; input transform {s['input_transform']}; seed {s['seed']}; "
-            f"training images {s['train_images']}; tf.data cache/shuffle/map/batch/prefetch")
+            f"training images {s['train_images']}; tf.data cache/shuffle/map/batch/prefetch"
+            + ("; mixed_bfloat16 compute (float32 weights, float32 softmax), delivered and scored in float32"
+               if s.get("precision") == "mixed_bfloat16" else ""))
 
 
 def previous_runs(sidecar: Path) -> list[dict]:
@@ -167,7 +173,8 @@ def _write_json(p: Path, obj: dict) -> None:
 def train(name: str, epochs: int | None = None, batch_size: int = 128, out: Path | None = None, seed: int = 0,
           resume: bool = False, lr: float | None = None, optimizer: str | None = None,
           weight_decay: float | None = None, limit: int | None = None, augment: bool = True,
-          keep_checkpoint: bool = False, finalize_only: bool = False, verbose: int = 2) -> dict:
+          keep_checkpoint: bool = False, finalize_only: bool = False, verbose: int = 2,
+          precision: str = "fp32") -> dict:
     spec = get(name)
     p = paths(out or Path("models") / f"{name}.keras")
     p["out"].parent.mkdir(parents=True, exist_ok=True)
@@ -197,11 +204,16 @@ def train(name: str, epochs: int | None = None, batch_size: int = 128, out: Path
         s = {"name": name, "epochs": int(epochs), "batch_size": int(batch_size), "seed": int(seed),
              "optimizer": optimizer or d["optimizer"], "lr": float(lr if lr is not None else d["lr"]),
              "weight_decay": float(weight_decay if weight_decay is not None else d["weight_decay"]),
-             "limit": limit, "augment": bool(augment), "input_transform": spec.input_transform}
+             "limit": limit, "augment": bool(augment), "input_transform": spec.input_transform,
+             "precision": precision}
         state = {"settings": s, "epochs_done": 0, "wall_time_s": 0.0, "history": []}
         if warm_start is not None:
             state["previous_runs"] = previous_runs(paths(warm_start)["sidecar"])
 
+    s.setdefault("precision", "fp32")  # runs before the option trained in fp32
+    if s["precision"] not in PRECISIONS:
+        raise ValueError(f"unknown precision {s['precision']!r}; choose from {', '.join(PRECISIONS)}")
+    keras.mixed_precision.set_global_policy(PRECISIONS[s["precision"]])
     keras.utils.set_random_seed(s["seed"] + state["epochs_done"])
     train_ds, val_ds, n_train, (x_test, y_test) = make_datasets(
         s["input_transform"], s["batch_size"], s["seed"] + state["epochs_done"], s["limit"], s["augment"])
@@ -255,6 +267,7 @@ def finalize(name, model, s, state, p, test, keep_checkpoint=False) -> dict:
     import tensorflow as tf
 
     spec = get(name)
+    keras.mixed_precision.set_global_policy("float32")  # the delivered model is float32 whatever it trained in
     final = spec.build()
     final.set_weights(model.get_weights())
     tmp = p["out"].with_name(p["out"].stem + ".tmp.keras")
@@ -324,13 +337,17 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--limit", type=int, help="use only the first N training images (smoke tests)")
     ap.add_argument("--no-augment", action="store_true", help="no random crops and flips")
     ap.add_argument("--keep-checkpoint", action="store_true", help="keep checkpoint + state after finishing")
+    ap.add_argument("--precision", choices=sorted(PRECISIONS), default="fp32",
+                    help="compute dtype of training: mixed_bfloat16 halves the step time on CPUs with AVX512_BF16 "
+                         "or AMX (flags in /proc/cpuinfo); the delivered model is float32 either way")
     ap.add_argument("--verbose", type=int, default=2, choices=[0, 1, 2], help="Keras fit verbosity")
 
 
 def run(a: argparse.Namespace) -> int:
     train(a.name, epochs=a.epochs, batch_size=a.batch_size, out=a.out, seed=a.seed, resume=a.resume, lr=a.lr,
           optimizer=a.optimizer, weight_decay=a.weight_decay, limit=a.limit, augment=not a.no_augment,
-          keep_checkpoint=a.keep_checkpoint, finalize_only=a.finalize, verbose=a.verbose)
+          keep_checkpoint=a.keep_checkpoint, finalize_only=a.finalize, verbose=a.verbose,
+          precision=a.precision)
     return 0
 
 
