@@ -225,12 +225,19 @@ def stream(config: SendConfig, write: Callable[[bytes | memoryview], object],
             if config.v2:
                 write(wire.v2_trailer(sent))
             write(b"\n")  # an empty line ends the stream, as in the original
-    except (BrokenPipeError, ConnectionError):
-        return SendResult(sent, time.perf_counter() - start, interrupted=True,
-                          reason="the receiver closed the connection (broken pipe)")
-    except KeyboardInterrupt:
-        return SendResult(sent, time.perf_counter() - start, interrupted=True, reason="interrupted")
+    except (BrokenPipeError, ConnectionError, KeyboardInterrupt) as err:
+        return _cut_short(sent, start, err)
     return SendResult(sent, time.perf_counter() - start, scheduled_s=float(due[-1]) if len(due) else 0.0)
+
+
+def _cut_short(sent: int, start: float, err: BaseException) -> SendResult:
+    """A stream that ended before its last image, as a result: the receiver hung up, or Ctrl-C.
+
+    ``sent`` counts only the images whose every byte was written, so the receiver's accounting
+    can still close (``sent = classified + rejected + lost``).
+    """
+    reason = "interrupted" if isinstance(err, KeyboardInterrupt) else "the receiver closed the connection (broken pipe)"
+    return SendResult(sent, time.perf_counter() - start, interrupted=True, reason=reason)
 
 
 def _stream_binary_max(config: SendConfig, write: Callable[[bytes | memoryview], object],
@@ -259,11 +266,8 @@ def _stream_binary_max(config: SendConfig, write: Callable[[bytes | memoryview],
                 progress(sent)
                 next_progress = (sent // every + 1) * every
         write(wire.end_frame(sent))
-    except (BrokenPipeError, ConnectionError):
-        return SendResult(sent, time.perf_counter() - start, interrupted=True,
-                          reason="the receiver closed the connection (broken pipe)")
-    except KeyboardInterrupt:
-        return SendResult(sent, time.perf_counter() - start, interrupted=True, reason="interrupted")
+    except (BrokenPipeError, ConnectionError, KeyboardInterrupt) as err:
+        return _cut_short(sent, start, err)
     return SendResult(sent, time.perf_counter() - start)
 
 
