@@ -278,3 +278,23 @@ def test_what_the_jvm_half_of_the_bigdl_stream_returns_becomes_one_outcome():
     assert (out.sent_total, out.ended, out.received) == (3, True, 5)
     empty = outcome_from_jvm(b"", "", -1, False)
     assert (empty.received, empty.sent_total, empty.rejected) == (0, None, [])
+
+
+def test_an_ordered_stream_dealt_round_robin_to_partitions_is_not_counted_reordered():
+    """Structured Streaming's socket source hands an interval's lines to partitions in turn, and their
+    results come back partition after partition; only an image arriving after a later one, across
+    intervals, is a reorder."""
+    from iotbench.engines.spark_stream import Outcome
+
+    def interval(seq, rejected=()):
+        seq = np.asarray(seq, np.int64)
+        return Outcome(received=len(seq) + len(rejected), labels=seq % 10, predicted=seq % 10, seq=seq,
+                       sent_ns=seq + 1, rejected_seq=np.asarray(rejected, np.int64)).in_sequence_order()
+
+    tracker = metrics.SequenceTracker()
+    first = interval([0, 2, 4, 6, 1, 3, 7])  # partition 0 then partition 1; 5 is late
+    assert first.seq.tolist() == [0, 1, 2, 3, 4, 6, 7] and first.labels.tolist() == [0, 1, 2, 3, 4, 6, 7]
+    assert first.sent_ns.tolist() == [s + 1 for s in first.seq.tolist()]
+    tracker.update(first.seq)
+    tracker.update(interval([9, 5, 8], rejected=[11, 10]).seq)
+    assert tracker.reordered == 1  # 5, after 7 of the interval before

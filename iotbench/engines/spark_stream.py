@@ -29,7 +29,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -68,6 +68,18 @@ class Outcome:
     @property
     def correct(self) -> int:
         return int(np.count_nonzero(self.labels == self.predicted))
+
+    def in_sequence_order(self) -> Outcome:
+        """The same interval with its images sorted by sequence number (stable; unsequenced first).
+
+        Why: Spark's socket source deals an interval's lines to partitions round-robin and the results
+        come back partition after partition, so the order inside one interval is Spark's, not the
+        wire's: taken as it comes, an ordered stream showed half its images "reordered".  Sorted, a
+        reorder is an image that arrives in a later interval than one sent after it.
+        """
+        order = np.argsort(self.seq, kind="stable")
+        return replace(self, labels=self.labels[order], predicted=self.predicted[order], seq=self.seq[order],
+                       sent_ns=self.sent_ns[order], rejected_seq=np.sort(self.rejected_seq, kind="stable"))
 
 
 @dataclass
@@ -390,6 +402,7 @@ class _Run:
         for reason, sample in m.reject(o.rejected, None):
             if self.log_rejected:
                 self.log_rejected(reason, sample)
+        o = o.in_sequence_order()
         for kind, run in _arrival_runs(o.seq, o.rejected_seq):  # the sequence tracker sees them in order
             if kind == "rejected":
                 m.reject([], o.rejected_seq[run])
