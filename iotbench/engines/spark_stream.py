@@ -422,10 +422,9 @@ class _Run:
 def _arrival_runs(seq: np.ndarray, rejected_seq: np.ndarray) -> list[tuple[str, slice]]:
     """Classified and rejected sequence numbers of one interval as runs in their likely arrival order.
 
-    The decoder keeps each kind in line order but not their interleaving; merging the two by value
-    (like merge sort's last step) restores it for an ordered stream, so a rejected line in the middle
-    of an interval does not make the images before it look reordered.  Each kind's own order is
-    kept: a reordered image still counts as reordered.
+    Both arrays come sorted (:meth:`Outcome.in_sequence_order`) but apart; merging the two by value
+    (like merge sort's last step) interleaves them again, so a rejected line in the middle of an
+    interval does not make the images before it look reordered.
     """
     if not len(rejected_seq):
         return [("classified", slice(0, len(seq)))] if len(seq) else []
