@@ -109,6 +109,34 @@ def test_new_cli_defaults_the_bigdl_files():
     assert args.model_defs.endswith("bigdl_cnn.bigdl") and args.model_weights.endswith("bigdl_cnn.bin")
 
 
+@pytest.mark.parametrize("path", ["spark-max", "spark-stream"])
+def test_bigdl_engine_reaches_every_jvm_and_belongs_to_bigdl_only(path):
+    """--bigdl-engine mkldnn: a launch option of the driver and executor JVMs (BigDL reads it once per JVM), the
+    classifier told which engine to expect; refused in one line with --engine native."""
+    from iotbench.commands.spark_options import check_model_options, make_classifier, settings
+    from iotbench.spark import spark_conf_items
+
+    args = build_parser().parse_args(["infer", path, "--bigdl-engine", "mkldnn"])
+    check_model_options(args)
+    items = spark_conf_items(settings(args, "x"))
+    for key in ("spark.driver.extraJavaOptions", "spark.executor.extraJavaOptions"):
+        assert "-Dbigdl.engineType=mkldnn" in items[key].split()
+    assert make_classifier(args).bigdl_engine == "mkldnn"
+    default = build_parser().parse_args(["infer", path])
+    check_model_options(default)
+    assert "bigdl.engineType" not in " ".join(spark_conf_items(settings(default, "x")).values())
+    native = build_parser().parse_args(["infer", path, "--engine", "native", "--bigdl-engine", "mkldnn"])
+    with pytest.raises(ValueError, match="--bigdl-engine mkldnn: BigDL's engine is for --engine bigdl"):
+        check_model_options(native)
+
+
+def test_unknown_bigdl_engine_is_refused_before_any_jvm():
+    from iotbench.spark import SparkSettings, spark_conf_items
+
+    with pytest.raises(ValueError, match="unknown BigDL engine 'int8'; choose from mklblas, mkldnn"):
+        spark_conf_items(SparkSettings(bigdl_engine="int8"))
+
+
 @pytest.mark.parametrize("argv,message", [
     (["infer", "spark-stream", "--api", "structured", "--max-rate", "100"], "--max-rate"),
     (["infer", "spark-stream", "--empty-intervals", "0"], "--empty-intervals"),

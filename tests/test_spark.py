@@ -79,6 +79,15 @@ def test_engine_accuracy_equals_keras_on_the_same_subset(kind, spark, keras_cnn_
     assert result.accuracy == pytest.approx(keras_acc, abs=0.005)
 
 
+def test_bigdl_engine_other_than_the_jvms_is_one_line_not_a_silent_mklblas_run(spark, bigdl_cnn_model):
+    """The engine is fixed when a JVM starts: a classifier told to expect mkldnn on this session's mklblas JVM
+    refuses in one line instead of reporting an MKL-BLAS run as an MKL-DNN one."""
+    from iotbench.engines.spark_models import BigDLClassifier
+
+    with pytest.raises(RuntimeError, match="BigDL engine mkldnn asked for, but this Spark context's JVM runs mklblas"):
+        BigDLClassifier(*bigdl_cnn_model, bigdl_engine="mkldnn").load(spark)
+
+
 @pytest.mark.parametrize("path", ["spark-max", "spark-stream"])
 def test_unreachable_master_fails_fast_with_one_line_naming_it(path):
     url = "spark://127.0.0.1:1"

@@ -17,7 +17,7 @@ from pathlib import Path
 from iotbench.cpu import PRECISIONS
 from iotbench.engines.edge_runtime import RUNTIMES
 from iotbench.engines.spark_models import DEFAULT_BIGDL_DEFS, DEFAULT_BIGDL_WEIGHTS, DEFAULT_KERAS_MODEL, ROOT
-from iotbench.spark import DEFAULT_MASTER, LOG_LEVELS
+from iotbench.spark import BIGDL_ENGINES, DEFAULT_MASTER, LOG_LEVELS
 
 ENGINES = ("bigdl", "native")
 
@@ -59,6 +59,9 @@ def add_spark_arguments(p: argparse.ArgumentParser, compat: bool = False) -> Non
     p.add_argument("--precision", choices=PRECISIONS, default="fp32",
                    help="--engine native: fp32; int8: calibrated on training images (onnxruntime, "
                         "openvino); bf16: needs a CPU with avx512_bf16 or amx_bf16")
+    p.add_argument("--bigdl-engine", choices=BIGDL_ENGINES, default="mklblas",
+                   help="--engine bigdl: BigDL's compute engine in every JVM: mklblas (BigDL's default, its layers on "
+                        "MKL's BLAS) or mkldnn (MKL-DNN, the model converted for inference in each executor)")
     p.add_argument("-b", "--batch", type=int, default=None,
                    help="BigDL batch per thread (default 64) or native predict_batch_udf batch (256)")
     p.add_argument("--driver-memory", default="2g", help="Spark driver memory")
@@ -89,6 +92,9 @@ def check_model_options(args: argparse.Namespace) -> None:
     args.conf_items = parse_conf(getattr(args, "conf", None))
     bigdl_files = [flag for flag, value in (("-md", args.model_defs), ("-mw", args.model_weights)) if value]
     if args.engine == "native":
+        if getattr(args, "bigdl_engine", "mklblas") != "mklblas":
+            raise ValueError(f"--bigdl-engine {args.bigdl_engine}: BigDL's engine is for --engine bigdl; the native "
+                             "engine's model runs in --runtime (add --engine bigdl)")
         if bigdl_files:
             raise ValueError(f"{'/'.join(bigdl_files)}: BigDL model files are not used by --engine native; "
                              "give its Keras model with -m (or choose --engine bigdl)")
@@ -116,7 +122,8 @@ def make_classifier(args: argparse.Namespace):
     from iotbench.engines.spark_models import BigDLClassifier, KerasUDFClassifier
 
     if args.engine == "bigdl":
-        return BigDLClassifier(args.model_defs, args.model_weights, batch_per_thread=args.batch or 64)
+        return BigDLClassifier(args.model_defs, args.model_weights, batch_per_thread=args.batch or 64,
+                               bigdl_engine=getattr(args, "bigdl_engine", "mklblas"))
     classifier = KerasUDFClassifier(args.model, batch=args.batch or 256, runtime=args.runtime,
                                     precision=args.precision)
     classifier.convert()
@@ -125,7 +132,8 @@ def make_classifier(args: argparse.Namespace):
 
 def loading_line(args: argparse.Namespace) -> str:
     if args.engine == "bigdl":
-        return f"Loading trained model from {args.model_defs} (definition) and {args.model_weights} (weights)"
+        engine = "" if getattr(args, "bigdl_engine", "mklblas") == "mklblas" else f", BigDL engine {args.bigdl_engine}"
+        return f"Loading trained model from {args.model_defs} (definition) and {args.model_weights} (weights){engine}"
     runtime = "" if (args.runtime, args.precision) == ("tf", "fp32") else f" ({args.runtime} {args.precision})"
     return f"Loading trained model from {args.model}{runtime}"
 
@@ -166,12 +174,15 @@ def settings(args: argparse.Namespace, app_name: str):
     return SparkSettings(master=args.master, app_name=app_name, driver_memory=args.driver_memory,
                          executor_memory=args.executor_memory, cores_max=args.cores_max,
                          log_level=args.log_level, conf=parse_conf(args.conf), driver_host=args.driver_host,
-                         ship_env=getattr(args, "ship_env", False))
+                         ship_env=getattr(args, "ship_env", False),
+                         bigdl_engine=getattr(args, "bigdl_engine", "mklblas"))
 
 
 def runtime_words(s: dict) -> str:
     """`` (onnxruntime int8)`` after the engine in a summary line, when the native engine's model is not
-    TensorFlow fp32 ('' otherwise)."""
+    TensorFlow fp32, or `` (mkldnn)`` when BigDL's is not its default engine ('' otherwise)."""
+    if s.get("engine") == "bigdl" and s.get("bigdl_engine") not in (None, "mklblas"):
+        return f" ({s['bigdl_engine']})"
     if s.get("engine") != "native" or (s.get("runtime"), s.get("precision")) in (("tf", "fp32"), (None, None)):
         return ""
     return f" ({s['runtime']} {s['precision']})"

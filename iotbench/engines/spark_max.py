@@ -51,6 +51,7 @@ class MaxResult:
     executors_end: int | None = None
     runtime: str | None = None  # what runs the model in the workers (tf, onnxruntime, openvino; bigdl)
     precision: str | None = None
+    bigdl_engine: str | None = None  # BigDL's engine (mklblas, mkldnn); None for the native engine
 
     @property
     def images(self) -> int:
@@ -72,6 +73,7 @@ class MaxResult:
         """The fixed summary keys (DESIGN.md § Measuring) plus the path's own."""
         return {
             "engine": self.engine, "model": self.model, "runtime": self.runtime, "precision": self.precision,
+            **({"bigdl_engine": self.bigdl_engine} if self.bigdl_engine else {}),
             "dataset": self.dataset, "master": self.master, "partitions": self.partitions, "batch": self.batch,
             "classified": self.images, "correct": self.correct, "accuracy": self.accuracy,
             "elapsed_s": round(self.elapsed_s, 4), "images_per_sec": round(self.images_per_sec, 2),
@@ -94,6 +96,7 @@ class BigDLMax:
         self.classifier = classifier
         self.model = classifier.model_name
         self.batch = classifier.batch_per_thread
+        self.bigdl_engine = classifier.bigdl_engine
         self.labels: np.ndarray | None = None
         self.jrdd = None
 
@@ -155,7 +158,8 @@ def run_max(engine, sc, images: np.ndarray, labels: np.ndarray, duration: float,
     partitions = partitions or max(sc.defaultParallelism, 1)
     engine.prepare(sc, images, labels, partitions)
     result = MaxResult(engine.name, engine.model, dataset, sc.master, partitions, engine.batch,
-                       runtime=getattr(engine, "runtime", None), precision=getattr(engine, "precision", None))
+                       runtime=getattr(engine, "runtime", None), precision=getattr(engine, "precision", None),
+                       bigdl_engine=getattr(engine, "bigdl_engine", None))
     try:
         for _ in range(warmup):
             engine.iterate()

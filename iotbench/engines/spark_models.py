@@ -62,24 +62,40 @@ def samples_from_blocks(blocks: Iterable[tuple[np.ndarray, np.ndarray, bool]], t
 
 
 class BigDLClassifier:
-    """A BigDL Keras-API model (definition + weights files, as the original's ``-md``/``-mw``)."""
+    """A BigDL Keras-API model (definition + weights files, as the original's ``-md``/``-mw``).
+
+    ``bigdl_engine`` is the engine the JVMs were started with (``SparkSettings.bigdl_engine``): under mklblas
+    BigDL's own ``predictClass`` classifies; under mkldnn our ``EngineMax`` does, on the model converted for
+    MKL-DNN inference once per executor (BigDL's predictClass would run its BLAS layers on MKL-DNN's one-thread
+    pools, slower than mklblas).
+    """
 
     name = "bigdl"
 
     def __init__(self, defs: Path | str = DEFAULT_BIGDL_DEFS, weights: Path | str = DEFAULT_BIGDL_WEIGHTS,
-                 batch_per_thread: int = 64, transform: str | None = None):
+                 batch_per_thread: int = 64, transform: str | None = None, bigdl_engine: str = "mklblas"):
         self.defs = require_file(defs, "BigDL model definition")
         self.weights = require_file(weights, "BigDL model weights")
         self.batch_per_thread = batch_per_thread
         self.transform = transform or model_transform(self.defs)
         self.model_name = self.defs.name
+        self.bigdl_engine = bigdl_engine
         self.model = None
+        self.engine_max = self.broadcast = None  # the JVM helper; the model broadcast once (mkldnn)
 
     def load(self, sc) -> None:
-        """Load the model into the JVM of the running context (BigDL's engine must be up)."""
+        """Load the model into the JVM of the running context (BigDL's engine must be up), refusing in one line a
+        context whose JVM runs another engine than ours (the engine is fixed when a JVM starts)."""
         from bigdl.dllib.net.net_load import Net
 
+        self.engine_max = sc._jvm.com.intel.analytics.bigdl.dllib.iotbench.EngineMax
+        running = self.engine_max.engine()
+        if running != self.bigdl_engine:
+            raise RuntimeError(f"BigDL engine {self.bigdl_engine} asked for, but this Spark context's JVM runs "
+                               f"{running} (BigDL fixes it when the JVM starts: start Spark with that engine)")
         self.model = Net.load(str(self.defs), str(self.weights))
+        if self.bigdl_engine != "mklblas":
+            self.broadcast = self.engine_max.broadcast(sc._jsc, self.model.value)
 
     def to_jvm(self, blocks_rdd, cache: bool = False):
         """A JVM RDD of Samples from an RDD of ``(images, labels, raw)`` blocks.
@@ -104,6 +120,9 @@ class BigDLClassifier:
 
         if self.model is None:
             raise RuntimeError("BigDLClassifier.load(sc) first")
+        if self.broadcast is not None:
+            classes = self.engine_max.classes(jrdd, self.broadcast, self.batch_per_thread)
+            return np.asarray(classes.collect(), np.int64)
         classes = callZooFunc("float", "zooPredictClasses", self.model.value, jrdd, self.batch_per_thread, True)
         return np.asarray(classes.collect(), np.int64)
 

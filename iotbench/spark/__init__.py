@@ -13,6 +13,7 @@ pyspark or BigDL until a function needs them.  Why each rule exists: ``docs/bigd
 
 from iotbench.spark.cluster import StandaloneCluster, free_port, process_groups_alive
 from iotbench.spark.context import (
+    BIGDL_ENGINES,
     DEFAULT_MASTER,
     MASTER_HINT,
     SparkSettings,
@@ -31,7 +32,7 @@ from iotbench.spark.jars import ToolchainError, bigdl_jar_pair, bigdl_jars, spar
 from iotbench.spark.logs import JVM_CHATTER, LOG_LEVELS, QUIET_LEVELS, JvmOutputFilter, log4j_file
 
 __all__ = [
-    "DEFAULT_MASTER", "JVM_CHATTER", "LOG_LEVELS", "MASTER_HINT", "QUIET_LEVELS", "JvmOutputFilter",
+    "BIGDL_ENGINES", "DEFAULT_MASTER", "JVM_CHATTER", "LOG_LEVELS", "MASTER_HINT", "QUIET_LEVELS", "JvmOutputFilter",
     "SparkSettings", "StandaloneCluster", "ToolchainError", "_python_error", "bigdl_jar_pair", "bigdl_jars",
     "check_master", "cpu_vendor", "free_port", "java_error_line", "log4j_file", "mkl_cpu_env",
     "prepare_environment", "process_groups_alive", "run_with_timeout", "spark_conf_items", "spark_home",

@@ -28,6 +28,10 @@ from iotbench.spark.logs import QUIET_LEVELS, launch_quiet_gateway, log4j_file
 
 DEFAULT_MASTER = "local[2]"
 
+#: BigDL's compute engines: mklblas (its default, BigDL's layers on MKL's BLAS) and mkldnn (MKL-DNN primitives
+#: on a model converted for inference, ``EngineMax.scala``); see docs/bigdl.md.
+BIGDL_ENGINES = ("mklblas", "mkldnn")
+
 
 @dataclass
 class SparkSettings:
@@ -44,6 +48,7 @@ class SparkSettings:
     conf: dict[str, str] = field(default_factory=dict)  # --conf KEY=VALUE, applied last (as spark-submit does)
     driver_host: str | None = None  # --driver-host: the address executors reach the driver at (default: routed)
     ship_env: bool = False  # --ship-env: pack this environment and ship it to the executors (iotbench.spark.ship)
+    bigdl_engine: str = "mklblas"  # --bigdl-engine: BigDL's compute engine in every JVM (fixed when a JVM starts)
 
     @property
     def is_cluster(self) -> bool:
@@ -54,6 +59,10 @@ def spark_conf_items(settings: SparkSettings) -> dict[str, str]:
     """All Spark properties for ``settings``: pure, so that tests and the CLI can print them."""
     log4j = f"-Dlog4j2.configurationFile=file:{log4j_file(settings.log_level)}"
     driver = driver_address(settings.master, settings.driver_host)
+    if settings.bigdl_engine not in BIGDL_ENGINES:
+        raise ValueError(f"unknown BigDL engine {settings.bigdl_engine!r}; choose from {', '.join(BIGDL_ENGINES)}")
+    # BigDL reads its engine once per JVM, when its Engine object is first touched: a launch option, or nothing
+    engine = "" if settings.bigdl_engine == "mklblas" else f" -Dbigdl.engineType={settings.bigdl_engine}"
     items: dict[str, str] = {}
     jars = bigdl_jars() if settings.bigdl else []
     if jars:
@@ -69,8 +78,8 @@ def spark_conf_items(settings: SparkSettings) -> dict[str, str]:
         "spark.driver.host": driver,
         "spark.driver.bindAddress": bind_address(driver),
         # -Xss: stopping a Structured Streaming query during a large socket batch overflowed the default stack.
-        "spark.driver.extraJavaOptions": f"-Xss16m {log4j}",
-        "spark.executor.extraJavaOptions": log4j,
+        "spark.driver.extraJavaOptions": f"-Xss16m {log4j}{engine}",
+        "spark.executor.extraJavaOptions": f"{log4j}{engine}",
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.execution.arrow.pyspark.enabled": "true",

@@ -15,6 +15,7 @@ package iotbench
 
 import java.nio.{ByteBuffer, ByteOrder}
 
+import com.intel.analytics.bigdl.dllib.iotbench.EngineMax
 import com.intel.analytics.bigdl.dllib.models.utils.ModelBroadcast
 import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
 import org.apache.spark.api.java.{JavaRDD, JavaSparkContext}
@@ -53,7 +54,7 @@ object JvmLines {
     val mean = floats(meanBytes)
     val rdd = if (lines.getNumPartitions > parallelism) lines.rdd.coalesce(parallelism) else lines.rdd
     rdd.mapPartitions { it =>
-      Iterator(LocalModels.withModel(model)(classifyPartition(it, _, perCall, divisor, mean)))
+      Iterator(EngineMax.withModel(model)(classifyPartition(it, _, perCall, divisor, mean)))
     }.collect().foldLeft(LineOutcome(Array.emptyByteArray, "", -1L, ended = false))(_ merge _)
   }
 
@@ -74,7 +75,7 @@ object JvmLines {
     var (k, sentTotal, ended) = (0, -1L, false)
 
     def flush(): Unit = if (k > 0) {
-      val predicted = Classify.predict(model, buf, k)
+      val predicted = EngineMax.predict(model, buf, k) // under mkldnn the JVM's one converted model takes turns
       val bb = ByteBuffer.allocate(k * RecordBytes).order(ByteOrder.LITTLE_ENDIAN)
       var i = 0
       while (i < k) {

@@ -15,7 +15,7 @@ package com.intel.analytics.bigdl.dllib.iotbench
 
 import java.nio.file.{Files, Paths}
 
-import com.intel.analytics.bigdl.dllib.nn.Module
+import com.intel.analytics.bigdl.dllib.keras.Net
 import com.intel.analytics.bigdl.dllib.tensor.{Storage, Tensor}
 import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
 import com.intel.analytics.bigdl.dllib.utils.Engine
@@ -33,7 +33,8 @@ object EngineProbe {
     Engine.init
     val modelPath = a("-m")
     val loaded = a.get("--weights") match {
-      case Some(w) => Module.loadModule[Float](modelPath, w)
+      // definition + weights: a Keras-API model (our CNN twin), which only Net.load reads
+      case Some(w) => Net.load[Float](modelPath, w).asInstanceOf[BigDLEngine.Model]
       case None => Models.load(modelPath)
     }
     val t0 = System.nanoTime
