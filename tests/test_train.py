@@ -57,3 +57,26 @@ def test_train_help_lists_the_training_options():
                          check=True).stdout
     for option in ("cnn", "resnet20", "--epochs", "--resume", "--batch-size", "--lr", "--precision"):
         assert option in out
+
+
+def test_resume_refuses_options_that_contradict_the_checkpoint_instead_of_ignoring_them():
+    from iotbench.models.train import resume_conflicts
+
+    settings = {"batch_size": 128, "lr": 0.05, "optimizer": "sgd", "weight_decay": 5e-4, "precision": "mixed_bfloat16"}
+    assert resume_conflicts(settings, batch_size=None, lr=None, optimizer=None, weight_decay=None, precision=None) == []
+    assert resume_conflicts(settings, lr=0.05, precision="mixed_bfloat16", batch_size=128) == []
+    assert resume_conflicts(settings, lr=0.1, precision="fp32") == [
+        "--lr 0.1 (the checkpoint's is 0.05)", "--precision fp32 (the checkpoint's is mixed_bfloat16)"]
+    # a checkpoint from before --precision existed trained in fp32
+    assert resume_conflicts({"lr": 0.1}, precision="mixed_bfloat16") == [
+        "--precision mixed_bfloat16 (the checkpoint's is fp32)"]
+
+
+def test_bf16_training_on_a_cpu_without_native_bf16_is_warned_about():
+    from iotbench.models.train import bf16_warning
+
+    assert bf16_warning("fp32", frozenset()) is None
+    assert bf16_warning("mixed_bfloat16", frozenset({"avx2", "avx512_bf16"})) is None
+    assert bf16_warning("mixed_bfloat16", frozenset({"amx_bf16"})) is None
+    line = bf16_warning("mixed_bfloat16", frozenset({"avx2", "fma"}))
+    assert line.startswith("warning: --precision mixed_bfloat16") and "avx512_bf16" in line and "\n" not in line

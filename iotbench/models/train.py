@@ -170,11 +170,34 @@ def _write_json(p: Path, obj: dict) -> None:
     os.replace(tmp, p)
 
 
-def train(name: str, epochs: int | None = None, batch_size: int = 128, out: Path | None = None, seed: int = 0,
+def resume_conflicts(settings: dict, **given) -> list[str]:
+    """The options given with ``--resume`` (None: not given) that contradict the checkpoint's settings.
+
+    A checkpoint's schedule, optimizer state and dtype policy were built from its settings; resuming would
+    silently keep them whatever was asked, so a different value is refused rather than ignored.
+    """
+    flags = {"batch_size": "--batch-size", "lr": "--lr", "optimizer": "--optimizer",
+             "weight_decay": "--weight-decay", "precision": "--precision"}
+    defaults = {"precision": "fp32", "weight_decay": 0.0}  # what checkpoints from before an option trained with
+    return [f"{flags[k]} {v} (the checkpoint's is {settings.get(k, defaults.get(k))})"
+            for k, v in given.items() if v is not None and v != settings.get(k, defaults.get(k))]
+
+
+def bf16_warning(precision: str, flags: frozenset[str] | None = None) -> str | None:
+    """One line when ``mixed_bfloat16`` is asked for on a CPU that has no native bf16 (TensorFlow emulates it)."""
+    from iotbench.cpu import BF16_FLAGS, cpu_flags, supports_bf16
+
+    if precision != "mixed_bfloat16" or supports_bf16(cpu_flags() if flags is None else flags):
+        return None
+    return (f"warning: --precision mixed_bfloat16 on a CPU without native bf16 (none of {', '.join(BF16_FLAGS)} in "
+            "/proc/cpuinfo): it is emulated there and slower than fp32; the model is the same either way")
+
+
+def train(name: str, epochs: int | None = None, batch_size: int | None = None, out: Path | None = None, seed: int = 0,
           resume: bool = False, lr: float | None = None, optimizer: str | None = None,
           weight_decay: float | None = None, limit: int | None = None, augment: bool = True,
           keep_checkpoint: bool = False, finalize_only: bool = False, verbose: int = 2,
-          precision: str = "fp32") -> dict:
+          precision: str | None = None) -> dict:
     spec = get(name)
     p = paths(out or Path("models") / f"{name}.keras")
     p["out"].parent.mkdir(parents=True, exist_ok=True)
@@ -196,16 +219,20 @@ def train(name: str, epochs: int | None = None, batch_size: int = 128, out: Path
             raise ValueError(f"checkpoint is for {s['name']!r}, not {name!r}")
         if epochs is not None and epochs != s["epochs"]:
             raise ValueError(f"checkpoint's schedule is for {s['epochs']} epochs; drop --epochs or pass {s['epochs']}")
+        conflicts = resume_conflicts(s, batch_size=batch_size, lr=lr, optimizer=optimizer, weight_decay=weight_decay,
+                                     precision=precision)
+        if conflicts:
+            raise ValueError(f"--resume continues the checkpoint's own run; drop {'; '.join(conflicts)}")
         seed = s["seed"]
     else:
         if epochs is None:
             raise ValueError("--epochs is required for a new run")
         d = DEFAULTS[name]
-        s = {"name": name, "epochs": int(epochs), "batch_size": int(batch_size), "seed": int(seed),
+        s = {"name": name, "epochs": int(epochs), "batch_size": int(batch_size or 128), "seed": int(seed),
              "optimizer": optimizer or d["optimizer"], "lr": float(lr if lr is not None else d["lr"]),
              "weight_decay": float(weight_decay if weight_decay is not None else d["weight_decay"]),
              "limit": limit, "augment": bool(augment), "input_transform": spec.input_transform,
-             "precision": precision}
+             "precision": precision or "fp32"}
         state = {"settings": s, "epochs_done": 0, "wall_time_s": 0.0, "history": []}
         if warm_start is not None:
             state["previous_runs"] = previous_runs(paths(warm_start)["sidecar"])
@@ -213,6 +240,9 @@ def train(name: str, epochs: int | None = None, batch_size: int = 128, out: Path
     s.setdefault("precision", "fp32")  # runs before the option trained in fp32
     if s["precision"] not in PRECISIONS:
         raise ValueError(f"unknown precision {s['precision']!r}; choose from {', '.join(PRECISIONS)}")
+    warning = bf16_warning(s["precision"])
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
     keras.mixed_precision.set_global_policy(PRECISIONS[s["precision"]])
     keras.utils.set_random_seed(s["seed"] + state["epochs_done"])
     train_ds, val_ds, n_train, (x_test, y_test) = make_datasets(
@@ -323,7 +353,7 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     """The training options (shared by ``python -m iotbench.models.train`` and ``iotbench train``)."""
     ap.add_argument("name", choices=["cnn", "resnet20"], help="architecture to train")
     ap.add_argument("--epochs", type=int, help="total epochs (the lr schedule is computed from it)")
-    ap.add_argument("--batch-size", type=int, default=128, help="training batch size")
+    ap.add_argument("--batch-size", type=int, help="training batch size (default 128)")
     ap.add_argument("--out", type=Path, help="output .keras file (default models/NAME.keras)")
     ap.add_argument("--seed", type=int, default=0, help="seed of weights, shuffling and augmentation")
     ap.add_argument("--resume", action="store_true",
@@ -337,9 +367,10 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--limit", type=int, help="use only the first N training images (smoke tests)")
     ap.add_argument("--no-augment", action="store_true", help="no random crops and flips")
     ap.add_argument("--keep-checkpoint", action="store_true", help="keep checkpoint + state after finishing")
-    ap.add_argument("--precision", choices=sorted(PRECISIONS), default="fp32",
-                    help="compute dtype of training: mixed_bfloat16 halves the step time on CPUs with AVX512_BF16 "
-                         "or AMX (flags in /proc/cpuinfo); the delivered model is float32 either way")
+    ap.add_argument("--precision", choices=sorted(PRECISIONS),
+                    help="compute dtype of training (default fp32): mixed_bfloat16 halves the step time on CPUs with "
+                         "AVX512_BF16 or AMX (flags in /proc/cpuinfo; elsewhere it is emulated, slower, and "
+                         "warned about); the delivered model is float32 either way")
     ap.add_argument("--verbose", type=int, default=2, choices=[0, 1, 2], help="Keras fit verbosity")
 
 
