@@ -506,15 +506,35 @@ def _descendants(pid: int) -> list[int]:
     return out
 
 
+#: Processes alive before this module's first case: another module's session-scoped ones (a Spark JVM), not ours.
+_BEFORE: set[int] = set()
+
+
 @pytest.fixture(scope="module", autouse=True)
 def _nothing_left_behind():
     """After this module's cases (on each xdist worker that ran some), no process they started is alive."""
+    _BEFORE.update(_descendants(os.getpid()))
     yield
     _assert_nothing_left()
 
 
+def _session_jvm() -> set[int]:
+    """The running Spark context's gateway JVM and its children: session-scoped, stopped when the session ends
+    (a test module that ran before this one on the same worker started it); empty when pyspark is not loaded."""
+    pyspark = sys.modules.get("pyspark")
+    proc = getattr(getattr(getattr(pyspark, "SparkContext", None), "_gateway", None), "proc", None)
+    return {proc.pid, *_descendants(proc.pid)} if proc is not None and proc.poll() is None else set()
+
+
 def test_zz_no_process_started_by_the_fault_suite_is_left():
     _assert_nothing_left()
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:  # it exited meanwhile
+        return b""
 
 
 def _assert_nothing_left() -> None:
@@ -526,7 +546,7 @@ def _assert_nothing_left() -> None:
         if p.poll() is None:
             p.kill()
     assert not alive, f"left running: {alive}"
-    leftovers = [pid for pid in _descendants(os.getpid())
-                 if b"iotbench" in Path(f"/proc/{pid}/cmdline").read_bytes() or
-                 b"java" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    ours = set(_descendants(os.getpid())) - _BEFORE - _session_jvm()
+    leftovers = [pid for pid in sorted(ours)
+                 if b"iotbench" in _cmdline(pid) or b"java" in _cmdline(pid)]
     assert not leftovers, f"processes left: {leftovers}"

@@ -9,7 +9,9 @@
  *
  *   label int32, predicted int32, seq int64 (-1: v1 line), send time ns int64 (0: v1 line)
  *
- * and per rejected line "reason TAB seq TAB first 60 characters", one per line of text.
+ * and per rejected line "reason TAB seq TAB first 60 characters", one per line of text (the characters only for the
+ * first few of each partition: the accounting keeps five samples, and a flood of garbage should not come back as
+ * 60 characters a line).
  */
 package iotbench
 
@@ -31,6 +33,7 @@ final case class LineOutcome(images: Array[Byte], rejections: String, sentTotal:
 object JvmLines {
   val RecordBytes = 24
   val SampleChars = 60
+  val SampleLines = Classify.MaxSamples // rejected lines per partition that keep their text
 
   /** The model once per executor (pooled per concurrent task, see LocalModels), from the driver's copy. */
   def broadcast(jsc: JavaSparkContext, model: Classify.Model): ModelBroadcast[Float] =
@@ -86,10 +89,13 @@ object JvmLines {
       k = 0
     }
 
+    var rejectedLines = 0
     def reject(reason: String, seq: Long, line: String): Unit = {
       if (rejections.length > 0) rejections.append('\n')
       rejections.append(reason).append('\t').append(seq).append('\t')
-        .append(line.take(SampleChars).map(c => if (c == '\n' || c == '\r') ' ' else c))
+      if (rejectedLines < SampleLines)
+        rejections.append(line.take(SampleChars).map(c => if (c == '\n' || c == '\r') ' ' else c))
+      rejectedLines += 1
     }
 
     for (line <- lines) Wire.parse(line, buf, k * Wire.Pixels) match {
