@@ -83,7 +83,8 @@ def test_scala_stream(benchmark, request, scala_jar, sizes, tmp_path, cifar_test
     # Without sequence numbers (the original's comma format) loss is not measurable: the program reports None.
     benchmark.extra_info.update(extra_info(s, engine="bigdl-scala-stream", model=bigdl_model.path.name, batch=64,
                                            wire=wire, sender=sender, master="local[2]", lost=s["lost"],
-                                           sender_sent=sent, arrival="max", bigdl_engine=BIGDL_ENGINE,
+                                           sender_sent=sent, arrival="max",
+                                           bigdl_engine=s.get("bigdl_engine", BIGDL_ENGINE),  # what the JVM ran
                                            keras_ceiling_images_per_sec=None if ceiling is None else round(ceiling, 1),
                                            of_keras_ceiling=None if ceiling is None or s["images_per_sec"] is None
                                            else round(s["images_per_sec"] / ceiling, 3)))

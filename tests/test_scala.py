@@ -166,6 +166,27 @@ def test_stream_classifier_takes_the_jvm_sender(scala_jar, bigdl_resnet20, tmp_p
     assert metrics.exit_status(s) == (metrics.EXIT_OK, None) and s["accounted"] and s["sequenced"]
     assert s["correct"] == round(bigdl_resnet20.expected_accuracy(n) * n)
     assert s["p50_ms"] is not None
+    assert s["bigdl_engine"] == "mklblas"  # what the JVM ran, not what was asked
+
+
+def test_mkldnn_that_cannot_run_the_model_is_refused_in_one_line_before_the_stream(scala_jar, bigdl_resnet20):
+    """BigDL's MKL-DNN engine rejects the ResNet20 twin's stride-2 "same" convolutions (docs/bigdl.md): the program
+    says so in one line and exits 2 before it connects to anything (port 1: nothing listens there)."""
+    args = ["-m", str(bigdl_resnet20.path), "-p", "1", "--connectTimeout", "2", "--bigdlEngine", "mkldnn"]
+    cmd = scala_build.submit_command(scala_jar, scala_build.STREAM_CLASS, args)
+    proc = subprocess.run(cmd, env=scala_build.submit_env(), capture_output=True, text=True, timeout=300)
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert len(errors) == 1 and "BigDL's mkldnn engine cannot run" in errors[0], errors
+    assert "--bigdl-engine mklblas" in errors[0]
+    assert "cannot connect" not in proc.stderr
+
+
+def test_unknown_bigdl_engine_is_refused_by_the_scala_program(scala_jar, bigdl_resnet20):
+    args = ["-m", str(bigdl_resnet20.path), "-p", "1", "--bigdlEngine", "int8"]
+    cmd = scala_build.submit_command(scala_jar, scala_build.STREAM_CLASS, args)
+    proc = subprocess.run(cmd, env=scala_build.submit_env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "error: unknown --bigdl-engine 'int8'" in proc.stderr, proc.stderr[-2000:]
 
 
 def test_missing_model_is_one_line(tmp_path, capsys):

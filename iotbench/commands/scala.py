@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 from iotbench import scala_build
 from iotbench.report import log
+from iotbench.spark.context import BIGDL_ENGINES
 
 DEFAULT_MODEL = "models/bigdl_resnet20.model"
 
@@ -77,6 +78,10 @@ def configure_scala_stream(p: argparse.ArgumentParser) -> None:
     p.add_argument("--connect-timeout", type=int, default=0,
                    help="give up when the sender cannot be reached for this many seconds (0: keep trying)")
     p.add_argument("--max-rate", type=int, default=0, help="cap on lines/s the Spark receiver accepts (0: none)")
+    p.add_argument("--bigdl-engine", choices=BIGDL_ENGINES, default="mklblas",
+                   help="BigDL's compute engine: mklblas, or mkldnn (the model converted for MKL-DNN inference; "
+                        "refused in one line, before the stream starts, for a model MKL-DNN cannot run, such as "
+                        "our ResNet20 twin)")
     p.add_argument("--initial-rate", type=int, default=200,
                    help="lines/s the receiver accepts until Spark's backpressure has measured the processing rate")
     _spark_options(p, "3g")
@@ -87,7 +92,7 @@ def stream_args(args: argparse.Namespace) -> list[str]:
             "-b", str(args.batch),
             *optional_flags(("--json", args.json), ("--connectTimeout", args.connect_timeout),
                             ("--maxRate", args.max_rate)),
-            "--initialRate", str(args.initial_rate)]
+            "--initialRate", str(args.initial_rate), "--bigdlEngine", args.bigdl_engine]
 
 
 def run_scala_stream(args: argparse.Namespace) -> int:

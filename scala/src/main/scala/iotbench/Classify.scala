@@ -10,6 +10,7 @@ package iotbench
 
 import scala.collection.mutable
 
+import com.intel.analytics.bigdl.dllib.iotbench.EngineMax
 import com.intel.analytics.bigdl.dllib.nn.abstractnn.{AbstractModule, Activity}
 import com.intel.analytics.bigdl.dllib.tensor.{Storage, Tensor}
 import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
@@ -93,7 +94,7 @@ object Classify {
     val errors = mutable.ArrayBuffer.empty[String]
 
     def flush(): Unit = if (k > 0) {
-      val predicted = predict(model, buf, k)
+      val predicted = EngineMax.predict(model, buf, k) // this JVM's engine (mkldnn: one converted model, in turns)
       val doneUs = Report.epochMicros
       var i = 0
       while (i < k) {

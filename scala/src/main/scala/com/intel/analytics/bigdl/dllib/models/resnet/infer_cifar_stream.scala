@@ -28,10 +28,12 @@ package com.intel.analytics.bigdl.dllib.models.resnet
 
 import java.util.concurrent.atomic.AtomicBoolean
 
+import com.intel.analytics.bigdl.dllib.iotbench.{BigDLEngine, EngineMax}
 import com.intel.analytics.bigdl.dllib.models.utils.ModelBroadcast
+import com.intel.analytics.bigdl.dllib.tensor.Tensor
 import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
 import com.intel.analytics.bigdl.dllib.utils.Engine
-import iotbench.{Accounting, Classify, LineReceiver, LocalModels, Models, Report, StreamCounts}
+import iotbench.{Accounting, Classify, LineReceiver, Models, Report, StreamCounts, Wire}
 import org.apache.spark.SparkContext
 import org.apache.spark.streaming.{Seconds, StreamingContext, Time}
 import scopt.OptionParser
@@ -47,7 +49,8 @@ object infer_cifar_stream {
     json: String = "",
     connectTimeout: Int = 0,
     maxRate: Int = 0,
-    initialRate: Int = 200
+    initialRate: Int = 200,
+    bigdlEngine: String = "mklblas"
   )
 
   val parser: OptionParser[Params] = new OptionParser[Params]("infer_cifar_stream") {
@@ -69,6 +72,9 @@ object infer_cifar_stream {
     opt[Int]("initialRate").text("lines/s the receiver accepts until Spark's backpressure has measured the processing " +
       "rate (default: 200); a sender at max rate then runs at the rate the classifier sustains")
       .action((x, c) => c.copy(initialRate = x))
+    opt[String]("bigdlEngine").text("BigDL's compute engine: mklblas (default) or mkldnn (the model converted for " +
+      "MKL-DNN inference; refused in one line when MKL-DNN cannot run it, as for our ResNet20 twin)")
+      .action((x, c) => c.copy(bigdlEngine = x))
     help("help").text("print this usage text")
   }
 
@@ -80,7 +86,9 @@ object infer_cifar_stream {
   def run(param: Params): Int = {
     println("%s: Classifying images from %s:%d with Resnet model %s, with %d second intervals"
       .format(Report.now, param.sourceIPAddress, param.sourcePort, param.model, param.reportingInterval))
-    val conf = Engine.createSparkConf().setAppName("infer_cifar_stream")
+    // before anything touches BigDL's Engine, which reads its engine type once
+    BigDLEngine.select(param.bigdlEngine).foreach { e => System.err.println(s"error: $e"); return 2 }
+    val conf = BigDLEngine.executorConf(Engine.createSparkConf(), param.bigdlEngine).setAppName("infer_cifar_stream")
       .setIfMissing("spark.streaming.backpressure.enabled", "true") // else a max-rate sender fills the heap
       .setIfMissing("spark.streaming.backpressure.initialRate", param.initialRate.toString)
       .setIfMissing("spark.streaming.stopGracefullyOnShutdown", "false")
@@ -94,6 +102,7 @@ object infer_cifar_stream {
           return 2
       }
       model.evaluate()
+      inferenceRefusal(model, param).foreach { e => System.err.println(s"error: $e"); return 2 }
       val cores = Engine.nodeNumber() * Engine.coreNumber()
       val perCall = math.max(1, math.ceil(param.batchSize.toDouble / cores).toInt)
       try classify(sc, param, ModelBroadcast[Float]().broadcast(sc, model), perCall)
@@ -107,6 +116,21 @@ object infer_cifar_stream {
     } finally sc.stop()
   }
 
+  /** Why the JVM's engine cannot run `model` (converted for inference and tried on one blank image, here on the
+   * driver, so that the refusal comes before the stream starts), or None.  MKL-BLAS runs every model. */
+  def inferenceRefusal(model: BigDLEngine.Model, param: Params): Option[String] =
+    if (!BigDLEngine.isDnn) None
+    else try {
+      BigDLEngine.forward(BigDLEngine.forInference(model.cloneModule()), Tensor[Float](1, 3, Wire.Side, Wire.Side))
+      None
+    } catch {
+      case e: Throwable =>
+        var root: Throwable = e
+        while (root.getCause != null && root.getCause != root) root = root.getCause
+        Some(s"BigDL's mkldnn engine cannot run ${param.model}: ${root.getClass.getSimpleName}: " +
+          s"${Option(root.getMessage).map(_.linesIterator.next()).getOrElse("")} (use --bigdl-engine mklblas)")
+    }
+
   def classify(sc: SparkContext, param: Params, bcModel: ModelBroadcast[Float], perCall: Int): Int = {
     val ssc = new StreamingContext(sc, Seconds(param.reportingInterval))
     val stream = ssc.receiverStream(new LineReceiver(param.sourceIPAddress, param.sourcePort, param.connectTimeout))
@@ -119,7 +143,7 @@ object infer_cifar_stream {
     stream.foreachRDD { (rdd, time: Time) =>
       if (!stop.get) {
         val counts = rdd.mapPartitions { lines =>
-          Iterator(LocalModels.withModel(bcModel)(Classify.stream(lines, _, perCall)))
+          Iterator(EngineMax.withModel(bcModel)(Classify.stream(lines, _, perCall)))
         }.collect().foldLeft(StreamCounts())(_ merge _)
         total = total.merge(counts)
         if (counts.errors.nonEmpty) {
@@ -180,6 +204,7 @@ object infer_cifar_stream {
     reason.foreach(r => System.err.println(s"${Report.now}: $r"))
     Report.writeJson(param.json, Seq(
       "engine" -> "bigdl-scala-stream", "model" -> param.model, "batch" -> param.batchSize,
+      "bigdl_engine" -> BigDLEngine.current,
       "sent" -> books.sent, "sent_at_least" -> books.sentAtLeast, "received" -> books.received,
       "classified" -> books.classified, "correct" -> correct, "accuracy" -> accuracy,
       "rejected" -> books.rejected, "rejected_by_reason" -> t.rejected, "lost" -> books.lost,
