@@ -81,7 +81,7 @@ class BigDLClassifier:
         self.model_name = self.defs.name
         self.bigdl_engine = bigdl_engine
         self.model = None
-        self.engine_max = self.broadcast = None  # the JVM helper; the model broadcast once (mkldnn)
+        self.engine_max = self.broadcast = self.sc = None  # the JVM helper; the model broadcast once (mkldnn)
 
     def load(self, sc) -> None:
         """Load the model into the JVM of the running context (BigDL's engine must be up), refusing in one line a
@@ -94,8 +94,7 @@ class BigDLClassifier:
             raise RuntimeError(f"BigDL engine {self.bigdl_engine} asked for, but this Spark context's JVM runs "
                                f"{running} (BigDL fixes it when the JVM starts: start Spark with that engine)")
         self.model = Net.load(str(self.defs), str(self.weights))
-        if self.bigdl_engine != "mklblas":
-            self.broadcast = self.engine_max.broadcast(sc._jsc, self.model.value)
+        self.sc, self.broadcast = sc, None
 
     def to_jvm(self, blocks_rdd, cache: bool = False):
         """A JVM RDD of Samples from an RDD of ``(images, labels, raw)`` blocks.
@@ -120,7 +119,9 @@ class BigDLClassifier:
 
         if self.model is None:
             raise RuntimeError("BigDLClassifier.load(sc) first")
-        if self.broadcast is not None:
+        if self.bigdl_engine != "mklblas":
+            if self.broadcast is None:  # once, on first use: the BigDL stream broadcasts its own (JvmLines)
+                self.broadcast = self.sc._jvm.iotbench.JvmLines.broadcast(self.sc._jsc, self.model.value)
             classes = self.engine_max.classes(jrdd, self.broadcast, self.batch_per_thread)
             return np.asarray(classes.collect(), np.int64)
         classes = callZooFunc("float", "zooPredictClasses", self.model.value, jrdd, self.batch_per_thread, True)

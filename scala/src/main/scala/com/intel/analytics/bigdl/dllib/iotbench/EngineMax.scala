@@ -19,7 +19,7 @@ import com.intel.analytics.bigdl.dllib.tensor.{Storage, Tensor}
 import com.intel.analytics.bigdl.dllib.tensor.TensorNumericMath.TensorNumeric.NumericFloat
 import com.intel.analytics.bigdl.dllib.utils.python.api.{Sample => PySample}
 import iotbench.{Classify, LocalModels, Wire}
-import org.apache.spark.api.java.{JavaRDD, JavaSparkContext}
+import org.apache.spark.api.java.JavaRDD
 
 object EngineMax {
   private var current: (String, BigDLEngine.Model) = _
@@ -31,10 +31,6 @@ object EngineMax {
   private var input: Array[Float] = _
   private var shape = 0
   private val StableFloats = 4 * 1024 * 1024 + 1
-
-  /** The model once per executor, from the driver's copy (what `classes` takes). */
-  def broadcast(jsc: JavaSparkContext, model: BigDLEngine.Model): ModelBroadcast[Float] =
-    ModelBroadcast[Float]().broadcast(jsc.sc, model)
 
   /** This JVM's model for inference under its engine, converted on first use of a broadcast (then reused). */
   def converted(model: ModelBroadcast[Float]): BigDLEngine.Model = synchronized {
