@@ -80,3 +80,62 @@ def test_bf16_training_on_a_cpu_without_native_bf16_is_warned_about():
     assert bf16_warning("mixed_bfloat16", frozenset({"amx_bf16"})) is None
     line = bf16_warning("mixed_bfloat16", frozenset({"avx2", "fma"}))
     assert line.startswith("warning: --precision mixed_bfloat16") and "avx512_bf16" in line and "\n" not in line
+
+
+def test_batchnorm_statistics_recomputed_for_averaged_weights_are_the_exact_mean_over_the_batches():
+    """SWA's mean weights need BatchNormalization statistics of their own; the recomputation must give the
+    plain average over the batches it saw, not Keras' exponential moving average."""
+    pytest.importorskip("keras")
+    import keras
+
+    from iotbench.models.train import recompute_batchnorm
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.BatchNormalization(momentum=0.99)])
+    rng = np.random.default_rng(0)
+    batches = [(rng.normal(loc, 1.0, (64, 3)).astype("float32"), None) for loc in (0.0, 4.0, 8.0)]
+    assert recompute_batchnorm(model, batches) == 3
+    bn = model.layers[0]
+    everything = np.concatenate([x for x, _ in batches])
+    np.testing.assert_allclose(bn.moving_mean.numpy(), everything.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(bn.moving_variance.numpy(), np.mean([x.var(0) for x, _ in batches], 0), rtol=1e-4)
+    assert bn.momentum == 0.99  # restored for whoever trains the model next
+
+
+def test_swa_warm_start_delivers_the_mean_of_its_epochs_and_says_so_in_the_card(tmp_path, cifar_test):
+    pytest.importorskip("keras")
+    out = tmp_path / "cnn.keras"
+    common = [sys.executable, "-m", "iotbench", "train", "cnn", "--limit", "256", "--out", str(out), "--verbose", "0"]
+    first = subprocess.run([*common, "--epochs", "1"], capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr[-2000:]
+    swa = subprocess.run([*common, "--resume", "--epochs", "2", "--swa-epochs", "2", "--swa-lr", "1e-4",
+                          "--keep-checkpoint"], capture_output=True, text=True, timeout=600)
+    assert swa.returncode == 0, swa.stderr[-2000:]
+    assert "swa: delivering the mean of 2 epochs" in swa.stdout
+    # a pure SWA run has one constant lr, so it may be lengthened on --resume: one more epoch, a mean of three
+    longer = subprocess.run([*common, "--resume", "--epochs", "3"], capture_output=True, text=True, timeout=600)
+    assert longer.returncode == 0, longer.stderr[-2000:]
+    assert "swa: delivering the mean of 3 epochs" in longer.stdout
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["swa_epochs_averaged"] == 3 and card["settings"]["swa_epochs"] == 3 and card["epochs"] == 3
+    assert "stochastic weight averaging" in card["recipe"] and card["previous_runs"][0]["epochs"] == 1
+    assert not (tmp_path / "cnn.swa.npz").exists()  # a finished run keeps no checkpoint files
+
+    import keras
+
+    from iotbench.models import preprocess
+
+    model = keras.models.load_model(out, compile=False)
+    predicted = np.asarray(model.predict(preprocess(cifar_test.images, card["input_transform"]), batch_size=500,
+                                         verbose=0)).argmax(1)
+    assert int(np.count_nonzero(predicted == cifar_test.labels)) == card["correct"]
+
+
+def test_swa_options_that_cannot_work_are_refused_in_one_line(tmp_path):
+    from iotbench.models.train import train
+
+    with pytest.raises(ValueError, match="--swa-lr"):
+        train("cnn", epochs=2, swa_epochs=1, out=tmp_path / "a.keras")
+    with pytest.raises(ValueError, match="between 0 and --epochs"):
+        train("cnn", epochs=2, swa_epochs=3, swa_lr=0.01, out=tmp_path / "a.keras")
+    with pytest.raises(ValueError, match="finished model"):
+        train("cnn", epochs=2, swa_epochs=2, swa_lr=0.01, out=tmp_path / "a.keras")

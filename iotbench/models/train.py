@@ -9,8 +9,15 @@ crop, batch, prefetch), label smoothing 0.1, a one-cycle learning rate (linear w
 peak, then cosine annealing to ~0) computed per step from the total epoch count.  The test set
 is the validation set, so the per-epoch log shows test accuracy.
 
+Stochastic weight averaging (``--swa-epochs K --swa-lr LR``): the one-cycle schedule runs over the
+first epochs - K epochs, the last K run at the constant LR, and the delivered model is the equal-weight
+mean of the weights at the end of each of those K epochs, with BatchNormalization statistics
+recomputed for the mean (Izmailov et al., 2018).  With K = epochs on a warm start the whole run is SWA
+from the finished model's weights.
+
 Files for ``--out models/NAME.keras``: ``models/NAME.ckpt.keras`` (full model with optimizer,
-written after every epoch), ``models/NAME.state.json`` (epochs done, settings, history) and,
+written after every epoch), ``models/NAME.state.json`` (epochs done, settings, history),
+``models/NAME.swa.npz`` (the running mean of an SWA run) and,
 at the end, ``models/NAME.keras`` (inference model, no optimizer) and ``models/NAME.json``.
 The checkpoint and state are removed once training finishes (``--keep-checkpoint`` keeps them).
 """
@@ -55,6 +62,7 @@ def paths(out: Path) -> dict[str, Path]:
         "ckpt": stem.with_name(stem.name + ".ckpt.keras"),
         "state": stem.with_name(stem.name + ".state.json"),
         "sidecar": stem.with_suffix(".json"),
+        "swa": stem.with_name(stem.name + ".swa.npz"),
     }
 
 
@@ -65,12 +73,14 @@ def _keras():
     class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
         """Linear warm-up from peak/div to peak over ``warmup_steps``, then cosine down to peak/final_div."""
 
-        def __init__(self, peak, total_steps, warmup_steps, div=25.0, final_div=1e4):
+        def __init__(self, peak, total_steps, warmup_steps, div=25.0, final_div=1e4, hold_lr=None):
             self.peak = float(peak)
             self.total_steps = int(total_steps)
             self.warmup_steps = int(warmup_steps)
             self.div = float(div)
             self.final_div = float(final_div)
+            # SWA: from total_steps on, the lr stays at hold_lr (None: the cosine's end, as before SWA existed)
+            self.hold_lr = None if hold_lr is None else float(hold_lr)
 
         def __call__(self, step):
             from keras import ops
@@ -81,11 +91,14 @@ def _keras():
             up = start + (self.peak - start) * ops.minimum(step / warm, 1.0)
             t = ops.clip((step - warm) / max(self.total_steps - warm, 1), 0.0, 1.0)
             down = end + (self.peak - end) * 0.5 * (1.0 + ops.cos(math.pi * t))
-            return ops.where(step < warm, up, down)
+            lr = ops.where(step < warm, up, down)
+            if self.hold_lr is not None:
+                lr = ops.where(step >= self.total_steps, self.hold_lr, lr)
+            return lr
 
         def get_config(self):
             return {"peak": self.peak, "total_steps": self.total_steps, "warmup_steps": self.warmup_steps,
-                    "div": self.div, "final_div": self.final_div}
+                    "div": self.div, "final_div": self.final_div, "hold_lr": self.hold_lr}
 
     return keras, OneCycle
 
@@ -123,8 +136,9 @@ def make_datasets(transform: str, batch_size: int, seed: int, limit: int | None,
     return ds, val, len(x_train), (x_test, test.labels)
 
 
-def make_optimizer(keras, OneCycle, kind, lr, weight_decay, total_steps):
-    schedule = OneCycle(lr, total_steps, int(round(WARMUP_FRACTION * total_steps)))
+def make_optimizer(keras, OneCycle, kind, lr, weight_decay, total_steps, hold_lr=None):
+    """The optimizer of a run: one cycle over ``total_steps`` (0 for a pure SWA run), then ``hold_lr``."""
+    schedule = OneCycle(lr, total_steps, int(round(WARMUP_FRACTION * total_steps)), hold_lr=hold_lr)
     if kind == "sgd":
         return keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True,
                                     weight_decay=weight_decay or None)
@@ -134,17 +148,93 @@ def make_optimizer(keras, OneCycle, kind, lr, weight_decay, total_steps):
 
 
 def recipe_text(s: dict) -> str:
-    opt = ("SGD momentum 0.9 nesterov" if s["optimizer"] == "sgd" else "AdamW") + f", peak lr {s['lr']:g}"
+    swa_only = (s.get("swa_epochs") or 0) >= s["epochs"]
+    opt = ("SGD momentum 0.9 nesterov" if s["optimizer"] == "sgd" else "AdamW") + (
+        "" if swa_only else f", peak lr {s['lr']:g}")
     if s["weight_decay"]:
         opt += f", decoupled weight decay {s['weight_decay']:g}"
-    return (f"{opt}; one-cycle lr per step over {s['epochs']} epochs (linear warm-up from peak/25 for "
-            f"{WARMUP_FRACTION:.0%} of steps, cosine to peak/1e4); categorical cross-entropy, label smoothing "
+    cycle = "" if swa_only else (
+        f"; one-cycle lr per step over {s['epochs'] - (s.get('swa_epochs') or 0)} epochs (linear warm-up from "
+        f"peak/25 for {WARMUP_FRACTION:.0%} of steps, cosine to peak/1e4)")
+    return (f"{opt}{cycle}; categorical cross-entropy, label smoothing "
             f"{LABEL_SMOOTHING}; batch {s['batch_size']}; augmentation: "
             + ("random horizontal flip + 4-px zero pad and random 32x32 crop" if s["augment"] else "none")
             + f"; input transform {s['input_transform']}; seed {s['seed']}; "
             f"training images {s['train_images']}; tf.data cache/shuffle/map/batch/prefetch"
             + ("; mixed_bfloat16 compute (float32 weights, float32 softmax), delivered and scored in float32"
-               if s.get("precision") == "mixed_bfloat16" else ""))
+               if s.get("precision") == "mixed_bfloat16" else "")
+            + swa_text(s))
+
+
+def swa_text(s: dict) -> str:
+    k = s.get("swa_epochs") or 0
+    if not k:
+        return ""
+    cycle = f"the one cycle over the first {s['epochs'] - k} epochs, then " if k < s["epochs"] else ""
+    return (f"; stochastic weight averaging: {cycle}{k} epochs at constant lr {s['swa_lr']:g}, the delivered "
+            f"weights the mean of the {k} end-of-epoch weights, BatchNormalization statistics recomputed for "
+            f"the mean over one pass of the augmented training set")
+
+
+def batchnorm_layers(model) -> list:
+    """Every BatchNormalization layer of ``model``, nested models included."""
+    import keras
+
+    found, todo = [], [model]
+    while todo:
+        layer = todo.pop()
+        if isinstance(layer, keras.layers.BatchNormalization):
+            found.append(layer)
+        todo.extend(getattr(layer, "layers", []))
+    return found
+
+
+def recompute_batchnorm(model, batches) -> int:
+    """Set every BatchNormalization layer's moving mean and variance to their plain average over ``batches``.
+
+    Averaged weights need statistics of their own: the moving averages gathered while training belong
+    to the individual snapshots, not to their mean.  Momentum 1 - 1/i at the i-th batch turns Keras'
+    exponential moving average into the exact running mean.  Returns the number of batches used.
+    """
+    layers = batchnorm_layers(model)
+    saved = [layer.momentum for layer in layers]
+    i = 0
+    try:
+        for i, (x, *_rest) in enumerate(batches, start=1):
+            for layer in layers:
+                layer.momentum = 1.0 - 1.0 / i
+            model(x, training=True)
+    finally:
+        for layer, m in zip(layers, saved):
+            layer.momentum = m
+    return i
+
+
+class WeightAverage:
+    """The running equal-weight mean of a model's weights, kept in a file so that ``--resume`` continues it."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.mean: list[np.ndarray] | None = None
+        self.count = 0
+        if self.path.is_file():
+            with np.load(self.path) as z:
+                self.count = int(z["count"])
+                self.mean = [z[f"w{i}"] for i in range(len(z.files) - 1)]
+
+    def add(self, weights: list[np.ndarray]) -> None:
+        self.count += 1
+        if self.mean is None:
+            self.mean = [np.array(w, dtype=np.float64) for w in weights]
+        else:
+            for m, w in zip(self.mean, weights):
+                m += (np.asarray(w, dtype=np.float64) - m) / self.count
+        tmp = self.path.with_name(self.path.name + ".tmp.npz")
+        np.savez(tmp, count=self.count, **{f"w{i}": m for i, m in enumerate(self.mean)})
+        os.replace(tmp, self.path)
+
+    def weights(self, like: list[np.ndarray]) -> list[np.ndarray]:
+        return [m.astype(np.asarray(w).dtype) for m, w in zip(self.mean, like)]
 
 
 def previous_runs(sidecar: Path) -> list[dict]:
@@ -177,8 +267,10 @@ def resume_conflicts(settings: dict, **given) -> list[str]:
     silently keep them whatever was asked, so a different value is refused rather than ignored.
     """
     flags = {"batch_size": "--batch-size", "lr": "--lr", "optimizer": "--optimizer",
-             "weight_decay": "--weight-decay", "precision": "--precision"}
-    defaults = {"precision": "fp32", "weight_decay": 0.0}  # what checkpoints from before an option trained with
+             "weight_decay": "--weight-decay", "precision": "--precision", "swa_epochs": "--swa-epochs",
+             "swa_lr": "--swa-lr"}
+    # what checkpoints from before an option trained with
+    defaults = {"precision": "fp32", "weight_decay": 0.0, "swa_epochs": 0}
     return [f"{flags[k]} {v} (the checkpoint's is {settings.get(k, defaults.get(k))})"
             for k, v in given.items() if v is not None and v != settings.get(k, defaults.get(k))]
 
@@ -197,7 +289,7 @@ def train(name: str, epochs: int | None = None, batch_size: int | None = None, o
           resume: bool = False, lr: float | None = None, optimizer: str | None = None,
           weight_decay: float | None = None, limit: int | None = None, augment: bool = True,
           keep_checkpoint: bool = False, finalize_only: bool = False, verbose: int = 2,
-          precision: str | None = None) -> dict:
+          precision: str | None = None, swa_epochs: int | None = None, swa_lr: float | None = None) -> dict:
     spec = get(name)
     p = paths(out or Path("models") / f"{name}.keras")
     p["out"].parent.mkdir(parents=True, exist_ok=True)
@@ -217,10 +309,20 @@ def train(name: str, epochs: int | None = None, batch_size: int | None = None, o
         s = state["settings"]
         if s["name"] != name:
             raise ValueError(f"checkpoint is for {s['name']!r}, not {name!r}")
+        if epochs is not None and epochs != s["epochs"] and s.get("swa_epochs") == s["epochs"]:
+            # a pure SWA run holds one constant lr, so its length is not part of its schedule: it may change
+            if epochs < state["epochs_done"]:
+                raise ValueError(f"the SWA run has averaged {state['epochs_done']} epochs already; "
+                                 f"--epochs must be at least that")
+            print(f"SWA run: {s['epochs']} -> {epochs} epochs (a constant lr, so only the number averaged changes)",
+                  flush=True)
+            state.setdefault("length_changes", []).append(
+                {"after_epochs": state["epochs_done"], "from": s["epochs"], "to": int(epochs)})
+            s["epochs"] = s["swa_epochs"] = int(epochs)
         if epochs is not None and epochs != s["epochs"]:
             raise ValueError(f"checkpoint's schedule is for {s['epochs']} epochs; drop --epochs or pass {s['epochs']}")
         conflicts = resume_conflicts(s, batch_size=batch_size, lr=lr, optimizer=optimizer, weight_decay=weight_decay,
-                                     precision=precision)
+                                     precision=precision, swa_epochs=swa_epochs, swa_lr=swa_lr)
         if conflicts:
             raise ValueError(f"--resume continues the checkpoint's own run; drop {'; '.join(conflicts)}")
         seed = s["seed"]
@@ -232,7 +334,15 @@ def train(name: str, epochs: int | None = None, batch_size: int | None = None, o
              "optimizer": optimizer or d["optimizer"], "lr": float(lr if lr is not None else d["lr"]),
              "weight_decay": float(weight_decay if weight_decay is not None else d["weight_decay"]),
              "limit": limit, "augment": bool(augment), "input_transform": spec.input_transform,
-             "precision": precision or "fp32"}
+             "precision": precision or "fp32", "swa_epochs": int(swa_epochs or 0), "swa_lr": swa_lr}
+        if not 0 <= s["swa_epochs"] <= s["epochs"]:
+            raise ValueError(f"--swa-epochs {s['swa_epochs']} must lie between 0 and --epochs {s['epochs']}")
+        if s["swa_epochs"] and not s["swa_lr"]:
+            raise ValueError("--swa-epochs needs --swa-lr (the constant learning rate of the averaged epochs)")
+        if s["swa_epochs"] == s["epochs"] and warm_start is None:
+            raise ValueError("an SWA-only run (--swa-epochs = --epochs) averages a trained model: use it with --resume "
+                             "on a finished model")
+        p["swa"].unlink(missing_ok=True)  # a new run starts a new mean
         state = {"settings": s, "epochs_done": 0, "wall_time_s": 0.0, "history": []}
         if warm_start is not None:
             state["previous_runs"] = previous_runs(paths(warm_start)["sidecar"])
@@ -259,7 +369,9 @@ def train(name: str, epochs: int | None = None, batch_size: int | None = None, o
         if warm_start is not None:
             model.set_weights(keras.models.load_model(warm_start, compile=False).get_weights())
             print(f"continuing from the weights of {warm_start} with a new {s['epochs']}-epoch schedule", flush=True)
-        opt = make_optimizer(keras, OneCycle, s["optimizer"], s["lr"], s["weight_decay"], steps_per_epoch * s["epochs"])
+        opt = make_optimizer(keras, OneCycle, s["optimizer"], s["lr"], s["weight_decay"],
+                             steps_per_epoch * (s["epochs"] - s.get("swa_epochs", 0)),
+                             hold_lr=s["swa_lr"] if s.get("swa_epochs") else None)
         model.compile(optimizer=opt,
                       loss=keras.losses.CategoricalCrossentropy(label_smoothing=LABEL_SMOOTHING),
                       metrics=[keras.metrics.CategoricalAccuracy(name="acc")])
@@ -267,6 +379,18 @@ def train(name: str, epochs: int | None = None, batch_size: int | None = None, o
             model.summary(print_fn=lambda line, **kw: print(line, flush=True))
     print(f"{name}: {model.count_params():,} params, {n_train} training images, {steps_per_epoch} steps/epoch, "
           f"{s['epochs']} epochs; recipe: {recipe_text(s)}", flush=True)
+
+    swa_k = s.get("swa_epochs") or 0
+    average = WeightAverage(p["swa"]) if swa_k else None
+    if average is not None and average.count:
+        print(f"swa: continuing the mean of {average.count} epochs in {p['swa']}", flush=True)
+
+    def swa_score(weights) -> float:
+        """Test accuracy of ``weights`` with BatchNormalization statistics of their own (progress log only)."""
+        probe = spec.build()
+        probe.set_weights(weights)
+        recompute_batchnorm(probe, train_ds)
+        return float(np.mean(np.argmax(probe.predict(x_test, batch_size=500, verbose=0), axis=1) == y_test))
 
     class Checkpoint(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
@@ -280,15 +404,30 @@ def train(name: str, epochs: int | None = None, batch_size: int | None = None, o
             state["wall_time_s"] += time.time() - self.t0
             lr_now = float(self.model.optimizer.learning_rate.numpy()) if hasattr(
                 self.model.optimizer.learning_rate, "numpy") else None
-            state["history"].append({"epoch": epoch + 1, **{k: round(float(v), 5) for k, v in (logs or {}).items()},
-                                     "lr": lr_now, "epoch_s": round(time.time() - self.t0, 1)})
+            entry = {"epoch": epoch + 1, **{k: round(float(v), 5) for k, v in (logs or {}).items()},
+                     "lr": lr_now, "epoch_s": round(time.time() - self.t0, 1)}
+            swa_note = ""
+            if average is not None and epoch + 1 > s["epochs"] - swa_k:
+                average.add(self.model.get_weights())
+                if average.count % 5 == 0 and epoch + 1 < s["epochs"]:
+                    entry["swa_val_acc"] = round(swa_score(average.weights(self.model.get_weights())), 5)
+                    swa_note = f", mean of {average.count} epochs {entry['swa_val_acc']:.4f}"
+                else:
+                    swa_note = f", mean of {average.count} epochs"
+            state["history"].append(entry)
             _write_json(p["state"], state)
-            print(f"epoch {epoch + 1}/{s['epochs']}: test acc {logs.get('val_acc', float('nan')):.4f}  "
+            print(f"epoch {epoch + 1}/{s['epochs']}: test acc {logs.get('val_acc', float('nan')):.4f}{swa_note}  "
                   f"({time.time() - self.t0:.0f} s, total {state['wall_time_s'] / 60:.1f} min)", flush=True)
 
     if not finalize_only and state["epochs_done"] < s["epochs"]:
         model.fit(train_ds, epochs=s["epochs"], initial_epoch=state["epochs_done"], validation_data=val_ds,
                   callbacks=[Checkpoint()], verbose=verbose)
+    if average is not None and average.count:
+        # the delivered model is the mean, with statistics of its own, not the last epoch's weights
+        model.set_weights(average.weights(model.get_weights()))
+        used = recompute_batchnorm(model, train_ds)
+        print(f"swa: delivering the mean of {average.count} epochs (BatchNormalization statistics from {used} "
+              "training batches)", flush=True)
     return finalize(name, model, s, state, p, (x_test, y_test), keep_checkpoint=keep_checkpoint or finalize_only)
 
 
@@ -333,15 +472,20 @@ def finalize(name, model, s, state, p, test, keep_checkpoint=False) -> dict:
         "keras_version": keras.__version__,
         "tensorflow_version": tf.__version__,
         "numpy_version": np.__version__,
-        "history": [{"epoch": h["epoch"], "val_acc": h.get("val_acc"), "acc": h.get("acc"), "epoch_s": h.get("epoch_s")}
+        "history": [{"epoch": h["epoch"], "val_acc": h.get("val_acc"), "acc": h.get("acc"), "epoch_s": h.get("epoch_s"),
+                     **({"swa_val_acc": h["swa_val_acc"]} if "swa_val_acc" in h else {})}
                     for h in state["history"]],
     }
     if state.get("previous_runs"):
         info["previous_runs"] = state["previous_runs"]
         info["epochs_total"] = state["epochs_done"] + sum(r.get("epochs", 0) for r in state["previous_runs"])
+    if state.get("length_changes"):
+        info["length_changes"] = state["length_changes"]
+    if s.get("swa_epochs"):
+        info["swa_epochs_averaged"] = WeightAverage(p["swa"]).count
     _write_json(p["sidecar"], info)
     if finished and not keep_checkpoint:
-        for k in ("ckpt", "state"):
+        for k in ("ckpt", "state", "swa"):
             p[k].unlink(missing_ok=True)
     print(f"{name}: {correct}/{len(y_test)} = {correct / len(y_test):.4f} test accuracy after "
           f"{state['epochs_done']}/{s['epochs']} epochs, {state['wall_time_s'] / 60:.1f} min; "
@@ -352,7 +496,9 @@ def finalize(name, model, s, state, p, test, keep_checkpoint=False) -> dict:
 def add_arguments(ap: argparse.ArgumentParser) -> None:
     """The training options (shared by ``python -m iotbench.models.train`` and ``iotbench train``)."""
     ap.add_argument("name", choices=["cnn", "resnet20"], help="architecture to train")
-    ap.add_argument("--epochs", type=int, help="total epochs (the lr schedule is computed from it)")
+    ap.add_argument("--epochs", type=int,
+                    help="total epochs (the lr schedule is computed from it; a pure SWA run, constant lr, may change "
+                         "it on --resume)")
     ap.add_argument("--batch-size", type=int, help="training batch size (default 128)")
     ap.add_argument("--out", type=Path, help="output .keras file (default models/NAME.keras)")
     ap.add_argument("--seed", type=int, default=0, help="seed of weights, shuffling and augmentation")
@@ -371,6 +517,11 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
                     help="compute dtype of training (default fp32): mixed_bfloat16 halves the step time on CPUs with "
                          "AVX512_BF16 or AMX (flags in /proc/cpuinfo; elsewhere it is emulated, slower, and "
                          "warned about); the delivered model is float32 either way")
+    ap.add_argument("--swa-epochs", type=int,
+                    help="stochastic weight averaging: the last K epochs run at --swa-lr and the delivered model is "
+                         "the mean of their end-of-epoch weights, with BatchNormalization statistics recomputed "
+                         "(K = --epochs with --resume on a finished model: SWA from its weights)")
+    ap.add_argument("--swa-lr", type=float, help="constant learning rate of the SWA epochs (e.g. peak lr / 2.5)")
     ap.add_argument("--verbose", type=int, default=2, choices=[0, 1, 2], help="Keras fit verbosity")
 
 
@@ -378,7 +529,7 @@ def run(a: argparse.Namespace) -> int:
     train(a.name, epochs=a.epochs, batch_size=a.batch_size, out=a.out, seed=a.seed, resume=a.resume, lr=a.lr,
           optimizer=a.optimizer, weight_decay=a.weight_decay, limit=a.limit, augment=not a.no_augment,
           keep_checkpoint=a.keep_checkpoint, finalize_only=a.finalize, verbose=a.verbose,
-          precision=a.precision)
+          precision=a.precision, swa_epochs=a.swa_epochs, swa_lr=a.swa_lr)
     return 0
 
 
