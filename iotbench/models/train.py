@@ -190,24 +190,40 @@ def batchnorm_layers(model) -> list:
 
 
 def recompute_batchnorm(model, batches) -> int:
-    """Set every BatchNormalization layer's moving mean and variance to their plain average over ``batches``.
+    """Set every BatchNormalization layer's moving mean and variance to their average over ``batches``.
 
     Averaged weights need statistics of their own: the moving averages gathered while training belong
-    to the individual snapshots, not to their mean.  Momentum 1 - 1/i at the i-th batch turns Keras'
-    exponential moving average into the exact running mean.  Returns the number of batches used.
+    to the individual snapshots, not to their mean.  With momentum 0 one compiled training-mode forward
+    pass leaves each batch's own statistics in the layers; their mean (weighted by batch size) is exact,
+    unlike Keras' exponential moving average.  Returns the number of batches used.
     """
+    import tensorflow as tf
+
     layers = batchnorm_layers(model)
     saved = [layer.momentum for layer in layers]
-    i = 0
+    sums = [[np.zeros(layer.moving_mean.shape, np.float64), np.zeros(layer.moving_variance.shape, np.float64)]
+            for layer in layers]
+    seen, used = 0, 0
     try:
-        for i, (x, *_rest) in enumerate(batches, start=1):
-            for layer in layers:
-                layer.momentum = 1.0 - 1.0 / i
-            model(x, training=True)
+        for layer in layers:
+            layer.momentum = 0.0
+        forward = tf.function(lambda x: model(x, training=True), reduce_retracing=True)
+        for x, *_rest in batches:
+            forward(x)
+            used += 1
+            n = int(x.shape[0])
+            for (mean_sum, var_sum), layer in zip(sums, layers):
+                mean_sum += n * layer.moving_mean.numpy()
+                var_sum += n * layer.moving_variance.numpy()
+            seen += n
     finally:
         for layer, m in zip(layers, saved):
             layer.momentum = m
-    return i
+    if seen:
+        for (mean_sum, var_sum), layer in zip(sums, layers):
+            layer.moving_mean.assign((mean_sum / seen).astype(layer.moving_mean.dtype))
+            layer.moving_variance.assign((var_sum / seen).astype(layer.moving_variance.dtype))
+    return used
 
 
 class WeightAverage:
