@@ -33,7 +33,6 @@ import pytest
 from fixtures.bench import StreamCase, StreamRound, assert_ratio, timed_classify
 from fixtures.data import MODELS as OUR_MODELS
 from fixtures.data import SHARED_MODELS
-from iotbench.cpu import BF16_FLAGS, cpu_flags, supports_bf16
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("openvino")
@@ -231,10 +230,14 @@ def tf_bf16_cell(benchmark, sizes, model: str, n: int) -> tuple[float, float, st
     path = MODEL_FILES[model]
     if not path.exists():
         pytest.skip(f"model file {path} is not there (yet)")
-    if not supports_bf16(cpu_flags()):
+    from iotbench.engines.edge_runtime import check_precision
+
+    try:
+        check_precision("tf", "bf16")  # the engines' own one-line refusal, so the two cannot drift apart
+    except ValueError as err:
         # refused before the benchmark fixture starts: a skip from inside pedantic() leaves pytest-benchmark an
         # entry without timings, and its JSON report then fails for the whole run
-        pytest.skip(f"TensorFlow bf16: this CPU has no native bf16 (none of {', '.join(BF16_FLAGS)} in /proc/cpuinfo)")
+        pytest.skip(f"TensorFlow bf16: {err}")
     figures = benchmark.pedantic(tf_bf16_ceiling, args=(path, n, sizes.batch), rounds=1, iterations=1)
     return (figures["images_per_sec"], figures["accuracy"], path.name, sizes.batch,
             {"artefact": None, "process": "own (ONEDNN_DEFAULT_FPMATH_MODE=BF16)"})

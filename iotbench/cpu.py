@@ -62,13 +62,15 @@ def relevant_flags(flags: frozenset[str] | set[str]) -> list[str]:
     return [flag for flag in wanted if flag in flags]
 
 
-def precision_refusal(precision: str, flags: frozenset[str] | set[str], runtime: str = "") -> str | None:
-    """Why ``precision`` cannot run on a CPU with ``flags`` (one line), or None when it can."""
+def precision_refusal(precision: str, flags: frozenset[str] | set[str],
+                      instead: tuple[str, ...] = ("fp32", "int8")) -> str | None:
+    """Why ``precision`` cannot run on a CPU with ``flags`` (one line), or None when it can; ``instead`` are the
+    precisions the caller's runtime offers in its place (named in the advice)."""
     if precision not in PRECISIONS:
         return f"unknown precision {precision!r}; known: {', '.join(PRECISIONS)}"
     if precision == "bf16" and not supports_bf16(flags):
         return (f"bf16 needs a CPU with native bf16 arithmetic (flag {' or '.join(BF16_FLAGS)} in /proc/cpuinfo); "
-                f"this CPU ({cpu_model()}) has neither: use --precision fp32 or int8")
+                f"this CPU ({cpu_model()}) has neither: use --precision {' or '.join(instead)}")
     return None
 
 

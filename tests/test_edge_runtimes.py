@@ -46,6 +46,8 @@ def test_bf16_is_refused_on_a_cpu_without_the_flag_with_one_line_naming_the_flag
     assert "avx512_bf16" in reason and "amx_bf16" in reason and "fp32 or int8" in reason
     with pytest.raises(ValueError, match="bf16 needs a CPU with native bf16"):
         check_precision("openvino", "bf16", AVX2_EPYC)
+    with pytest.raises(ValueError, match=r"use --precision fp32$"):
+        check_precision("tf", "bf16", AVX2_EPYC)  # TensorFlow offers no int8, so the advice does not name it
     check_precision("openvino", "bf16", SAPPHIRE_RAPIDS)  # allowed where the CPU has it
     assert cpu.precision_refusal("int8", AVX2_EPYC) is None
     assert cpu.precision_refusal("fp32", frozenset()) is None

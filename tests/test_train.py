@@ -119,6 +119,7 @@ def test_swa_warm_start_delivers_the_mean_of_its_epochs_and_says_so_in_the_card(
     assert card["swa_epochs_averaged"] == 3 and card["settings"]["swa_epochs"] == 3 and card["epochs"] == 3
     assert "stochastic weight averaging" in card["recipe"] and card["previous_runs"][0]["epochs"] == 1
     assert not (tmp_path / "cnn.swa.npz").exists()  # a finished run keeps no checkpoint files
+    assert "swa: removed the running mean with the checkpoint" in longer.stdout  # and says what that means
 
     import keras
 
@@ -139,3 +140,5 @@ def test_swa_options_that_cannot_work_are_refused_in_one_line(tmp_path):
         train("cnn", epochs=2, swa_epochs=3, swa_lr=0.01, out=tmp_path / "a.keras")
     with pytest.raises(ValueError, match="finished model"):
         train("cnn", epochs=2, swa_epochs=2, swa_lr=0.01, out=tmp_path / "a.keras")
+    with pytest.raises(ValueError, match="--swa-score-every must be 0"):
+        train("cnn", epochs=2, swa_epochs=1, swa_lr=0.01, swa_score_every=-1, out=tmp_path / "a.keras")

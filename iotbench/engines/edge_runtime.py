@@ -31,7 +31,8 @@ def check_precision(runtime: str, precision: str, flags: frozenset[str] | set[st
     """Raise a one-line ValueError when ``runtime`` cannot run ``precision`` on a CPU with ``flags``."""
     if runtime not in RUNTIMES:
         raise ValueError(f"unknown runtime {runtime!r}; known: {', '.join(RUNTIMES)}")
-    refusal = cpu.precision_refusal(precision, cpu.cpu_flags() if flags is None else flags, runtime)
+    instead = tuple(p for p in RUNTIME_PRECISIONS[runtime] if p != precision)
+    refusal = cpu.precision_refusal(precision, cpu.cpu_flags() if flags is None else flags, instead)
     if refusal:
         raise ValueError(refusal)
     if precision not in RUNTIME_PRECISIONS[runtime]:
