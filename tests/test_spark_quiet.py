@@ -49,6 +49,39 @@ def test_filter_drops_the_chatter_and_traces_and_keeps_everything_else():
     assert [line for line in ours if JvmOutputFilter().keep(line)] == ours  # unknown lines and blank lines pass
 
 
+#: What bigdl-core's C code printed (fd 2) when MKL-DNN refused our ResNet20 twin, then the Scala program's line.
+NATIVE_TRACE_THEN_OUR_ERROR = [
+    "Obtained 3 stack frames.\n",
+    "[FRAME 0] /tmp/mkldnn.native.17351269511707752972/libjdnn.so(throw_exception_if_failed+0xb7) [0x7fad082084b3]\n",
+    "[FRAME 1] /tmp/mkldnn.native.17351269511707752972/libjdnn.so(Java_com_intel_analytics_bigdl_mkl_MklDnn_"
+    "DilatedConvForwardDescInit+0x11e) [0x7fad082076be]\n",
+    "[FRAME 2] [0x7fad189455da]\n",
+    "\n",
+    "[../src/main/c/conv.c:85] error: Java_com_intel_analytics_bigdl_mkl_MklDnn_DilatedConvForwardDescInit "
+    "returns 3\n",
+    "error: BigDL's mkldnn engine cannot run models/bigdl_resnet20.model: IllegalArgumentException: [mkldnn] "
+    "ivalid arguments (use --bigdl-engine mklblas)\n",
+]
+
+
+def test_filter_drops_bigdl_cores_native_frames_and_keeps_the_one_line_error():
+    f = JvmOutputFilter()
+    assert [line for line in NATIVE_TRACE_THEN_OUR_ERROR if f.keep(line)] == NATIVE_TRACE_THEN_OUR_ERROR[-1:]
+
+
+def test_run_filtered_passes_a_childs_lines_through_the_filter_and_returns_its_status(capfd):
+    import os
+    import sys
+
+    from iotbench.spark.logs import run_filtered
+
+    script = ("import sys; sys.stderr.write(" + repr("".join(NATIVE_TRACE_THEN_OUR_ERROR)) + "); "
+              "print('Classifying images'); sys.exit(2)")
+    assert run_filtered([sys.executable, "-c", script], dict(os.environ)) == 2
+    out, err = capfd.readouterr()
+    assert out == "Classifying images\n" and err == NATIVE_TRACE_THEN_OUR_ERROR[-1]
+
+
 def test_log4j_gives_the_shell_logger_our_level():
     # without it Spark prints 'Setting default log level to "WARN"' on stderr, whatever level we chose
     for level in ("ERROR", "INFO"):

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from iotbench import scala_build
 from iotbench.report import log
 from iotbench.spark.context import BIGDL_ENGINES
+from iotbench.spark.logs import run_filtered
 
 DEFAULT_MODEL = "models/bigdl_resnet20.model"
 
@@ -30,6 +31,9 @@ def _spark_options(p: argparse.ArgumentParser, driver_memory: str) -> None:
     g.add_argument("--driver-memory", default=driver_memory, help="spark-submit --driver-memory")
     g.add_argument("--conf", action="append", metavar="KEY=VALUE",
                    help="extra Spark configuration (repeat for several)")
+    g.add_argument("--jvm-output", choices=("filtered", "all"), default="filtered",
+                   help="filtered (default): the JVM's start-up chatter and the stack traces under one-line errors "
+                        "(Java's, and bigdl-core's native frames) are hidden; all: everything spark-submit prints")
 
 
 def _conf(pairs: Sequence[str] | None) -> dict[str, str]:
@@ -42,8 +46,9 @@ def _conf(pairs: Sequence[str] | None) -> dict[str, str]:
     return out
 
 
-def submit(main_class: str, program_args: list[str], args: argparse.Namespace) -> subprocess.CompletedProcess:
-    """Build (cached) and spark-submit ``main_class`` with ``program_args`` (a malformed master refused first)."""
+def submit(main_class: str, program_args: list[str], args: argparse.Namespace) -> int:
+    """Build (cached) and spark-submit ``main_class`` with ``program_args`` (a malformed master refused first);
+    the program's exit status."""
     from iotbench.commands.spark_options import check_memory
     from iotbench.spark import validate_master
 
@@ -52,7 +57,9 @@ def submit(main_class: str, program_args: list[str], args: argparse.Namespace) -
     jar = scala_build.build(log=log).jar
     cmd = scala_build.submit_command(jar, main_class, program_args, master=args.master,
                                      driver_memory=args.driver_memory, conf=_conf(args.conf))
-    return subprocess.run(cmd, env=scala_build.submit_env(), text=True, check=False)
+    if args.jvm_output == "filtered":
+        return run_filtered(cmd, scala_build.submit_env())
+    return subprocess.run(cmd, env=scala_build.submit_env(), text=True, check=False).returncode
 
 
 def optional_flags(*pairs: tuple[str, object]) -> list[str]:
@@ -104,7 +111,7 @@ def run_scala_stream(args: argparse.Namespace) -> int:
     if not Path(args.model).is_file():
         raise FileNotFoundError(f"model file not found: {args.model} "
                                 "(convert one: iotbench convert resnet20 KERAS_FILE)")
-    return submit(scala_build.STREAM_CLASS, stream_args(args), args).returncode
+    return submit(scala_build.STREAM_CLASS, stream_args(args), args)
 
 
 # --------------------------------------------------------------------------- scala-imagenet-max
@@ -134,7 +141,7 @@ def run_scala_imagenet_max(args: argparse.Namespace) -> int:
     if args.model and args.depth:
         raise ValueError("--depth shapes the random-weight ResNet used without -m; with -m the model file "
                          "defines the network (drop one of them)")
-    return submit(scala_build.IMAGENET_CLASS, imagenet_args(args), args).returncode
+    return submit(scala_build.IMAGENET_CLASS, imagenet_args(args), args)
 
 
 configure = configure_scala_stream

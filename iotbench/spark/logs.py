@@ -41,6 +41,10 @@ JVM_CHATTER = (
 )
 #: Continuation lines of a JVM stack trace (hidden below INFO; the line that names the error stays).
 _TRACE = re.compile(r"^(\s+at |\s+\.\.\. \d+ more|Caused by: )")
+#: bigdl-core's native trace, printed by its C code (fd 2) before the JVM sees the failure as an exception that
+#: our programs then report in one line: "Obtained N stack frames.", "[FRAME n] lib.so(...)", and its
+#: "[../src/main/c/conv.c:85] error: Java_..._DilatedConvForwardDescInit returns 3".
+_NATIVE_TRACE = re.compile(r"^(Obtained \d+ stack frames\.$|\[FRAME \d+\] |\[\.\./src/main/c/[\w./-]+:\d+\] error: )")
 
 
 class JvmOutputFilter:
@@ -48,16 +52,18 @@ class JvmOutputFilter:
 
     The JVM writes straight to the terminal (pyspark starts it with our file descriptors), so
     neither log4j nor ``setLogLevel`` reaches BigDL's ``println``s or the JDK's uncaught-exception
-    traces.  Hidden: :data:`JVM_CHATTER`, and the ``at …`` lines (with the blank line that ends
-    them) under an error line, which itself stays.  Anything else passes, so an unknown message is
-    never lost.  One filter per stream: it remembers whether it is inside a stack trace.
+    traces.  Hidden: :data:`JVM_CHATTER`, the ``at …`` lines (with the blank line that ends
+    them) under an error line, which itself stays, and bigdl-core's native frames (:data:`_NATIVE_TRACE`),
+    which come before the one-line error our programs print for the same failure.  Anything else
+    passes, so an unknown message is never lost.  One filter per stream: it remembers whether it is
+    inside a stack trace.
     """
 
     def __init__(self) -> None:
         self.in_trace = False
 
     def keep(self, line: str) -> bool:
-        if _TRACE.match(line):
+        if _TRACE.match(line) or _NATIVE_TRACE.match(line):
             self.in_trace = True
             return False
         if self.in_trace and not line.strip():
@@ -76,6 +82,38 @@ def _forward(stream, out, keep) -> None:
             out.flush()
 
 
+def _forward_filtered(proc) -> list[threading.Thread]:
+    """Threads (started) that copy ``proc``'s piped stdout and stderr to ours through a filter each."""
+    threads = [threading.Thread(target=_forward, args=(stream, out, JvmOutputFilter().keep), daemon=True,
+                                name="jvm-output")
+               for stream, out in ((proc.stdout, sys.stdout), (proc.stderr, sys.stderr))]
+    for thread in threads:
+        thread.start()
+    return threads
+
+
+def run_filtered(cmd: list[str], env: dict[str, str], grace_s: float = 30.0) -> int:
+    """Run ``cmd`` with its stdout and stderr through :class:`JvmOutputFilter`, line by line as they come; its
+    exit status.  On Ctrl-C the child (which got the SIGINT too) has ``grace_s`` to print its summary and exit."""
+    from subprocess import PIPE, Popen, TimeoutExpired
+
+    proc = Popen(cmd, env=env, stdout=PIPE, stderr=PIPE)
+    threads = _forward_filtered(proc)
+    try:
+        rc = proc.wait()
+    except KeyboardInterrupt:
+        try:
+            proc.wait(timeout=grace_s)
+        except TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        raise
+    finally:
+        for thread in threads:
+            thread.join(timeout=5)
+    return rc
+
+
 def launch_quiet_gateway(conf) -> None:
     """Start the py4j gateway (the driver JVM) with its stdout and stderr through :class:`JvmOutputFilter`.
 
@@ -91,9 +129,7 @@ def launch_quiet_gateway(conf) -> None:
     if SparkContext._gateway is not None:
         return
     gateway = launch_gateway(conf, popen_kwargs={"stdout": PIPE, "stderr": PIPE})
-    for stream, out in ((gateway.proc.stdout, sys.stdout), (gateway.proc.stderr, sys.stderr)):
-        threading.Thread(target=_forward, args=(stream, out, JvmOutputFilter().keep), daemon=True,
-                         name="jvm-output").start()
+    _forward_filtered(gateway.proc)
     SparkContext._ensure_initialized(gateway=gateway, conf=conf)
 
 
