@@ -5,7 +5,9 @@ at an offered rate, the path classifies them, and the step kept up when the book
 lost, the measured rate is ≥ 0.8 × the offered one and p99 ≤ the bound.  The rate doubles while it
 keeps up, then bisects to the stated resolution.  Bounds: 100 ms on the edge path (Keras ResNet20
 of the original, binary frames, micro-batches of 64 closed after 20 ms), five trigger intervals on
-the Spark paths (Structured Streaming, 1 s trigger, ``local[2]``).  Every step (offered and measured
+the Spark paths (Structured Streaming, 1 s trigger, ``local[2]``) and on the Scala stream (Spark
+Streaming, 1 s batches, our BigDL ResNet20 twin; every step is one spark-submit, whose start-up is
+outside the latencies: they run from the sender's stamp to classification).  Every step (offered and measured
 rate, p50/p99, accounting, verdict) is in ``extra_info["steps"]``, with the load average and CPU so
 that a figure measured beside other people's jobs says so.
 """
@@ -64,10 +66,14 @@ def check(steps, res) -> None:
     assert res["p99_ms"] <= res["p99_bound_ms"]
 
 
+#: The Scala stream (BigDL ResNet20, ~170 images/s on 2 cores): its first offer, a step's length and batch.
+SCALA_START, SCALA_SECONDS, SCALA_MIN_IMAGES, SCALA_BATCH, SCALA_INTERVAL_S = 40, 10.0, 400, 64, 1
+
 CASES = [pytest.param("edge", (rt, precision), id=f"edge-{name}", marks=pytest.mark.keras)
          for name, rt, precision in EDGE_RUNTIMES] + [
     pytest.param("spark", kind, id=f"spark-{kind}", marks=[pytest.mark.spark, pytest.mark.slow])
-    for kind in ("native", "bigdl")]
+    for kind in ("native", "bigdl")] + [
+    pytest.param("scala", "bigdl_resnet20", id="scala-stream", marks=[pytest.mark.scala, pytest.mark.slow])]
 
 
 @pytest.mark.parametrize(("path", "kind"), CASES)
@@ -75,6 +81,9 @@ def test_capacity(benchmark, capsys, request, path, kind):
     """capacity = R images/s at p99 ≤ B ms for one path (see the module docstring)."""
     if path == "edge":
         edge_capacity(benchmark, capsys, *kind)
+    elif path == "scala":
+        scala_capacity(benchmark, capsys, request.getfixturevalue("scala_jar"), request.getfixturevalue(kind),
+                       request.getfixturevalue("tmp_path"))
     else:
         spark_capacity(benchmark, request.getfixturevalue("spark_on"), request.getfixturevalue("keras_cnn_model"),
                        request, capsys, kind)
@@ -139,4 +148,32 @@ def spark_capacity(benchmark, spark_on, keras_cnn_model, request, capsys, engine
     res = record(benchmark, steps, bound, SPARK_RESOLUTION, engine=engine.name, model=engine.model,
                  batch=engine.batch, wire="v2%d", path="spark-stream", master=sc.master, api="structured",
                  interval_s=STREAM_INTERVAL_S, **({"bigdl_engine": BIGDL_ENGINE} if engine_kind == "bigdl" else {}))
+    check(steps, res)
+
+
+def scala_capacity(benchmark, capsys, scala_jar, bigdl_model, tmp_path) -> None:
+    """The Scala Spark Streaming classifier (infer_cifar_stream, ``local[2]``) fed Poisson arrivals by our sender."""
+    from fixtures.scala import run_scala_stream
+
+    def run_at(rate: float) -> dict:
+        sender = start_sender("-t", str(images_at(rate, SCALA_SECONDS, SCALA_MIN_IMAGES)), "-i", f"{rate:g}",
+                              "--arrival", "poisson", "--format", "%d", "--v2")
+        try:
+            run = run_scala_stream(scala_jar, sender.wait_listening(), bigdl_model.path, tmp_path, batch=SCALA_BATCH,
+                                   interval=SCALA_INTERVAL_S)
+            summary = dict(run.summary) or {"error": run.errors()}
+            summary["sender"] = sender.wait(60)
+        finally:
+            sender.stop()
+        return summary
+
+    bound = capacity.SPARK_BOUND_INTERVALS * SCALA_INTERVAL_S * 1000
+    steps: list[capacity.Step] = []
+    benchmark.pedantic(lambda: steps.extend(capacity.search(
+        run_at, SCALA_START, capacity.p99_judge(bound), factor=2, resolution=SPARK_RESOLUTION,
+        min_rate=SCALA_START / 8, on_step=progress(capsys, "scala stream"))), rounds=1, iterations=1)
+    summary = steps[-1].summary
+    res = record(benchmark, steps, bound, SPARK_RESOLUTION, engine="bigdl-scala-stream", model=bigdl_model.path.name,
+                 batch=SCALA_BATCH, wire="v2%d", path="scala-stream", master="local[2]", api="dstream",
+                 interval_s=SCALA_INTERVAL_S, bigdl_engine=summary.get("bigdl_engine"))
     check(steps, res)
