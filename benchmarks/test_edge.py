@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fixtures.bench import StreamCase, StreamRound, assert_ratio, timed_classify
+from fixtures.bench import StreamCase, StreamRound, assert_ratio, median_index, paired_ratios, timed_classify
 from fixtures.data import MODELS as OUR_MODELS
 from fixtures.data import SHARED_MODELS
 
@@ -336,9 +336,9 @@ def test_edge_stream(benchmark, fastest, cifar_test, sizes, model, wire):
 
     benchmark.pedantic(stream_round, setup=setup, rounds=STREAM_ROUNDS, iterations=1)
     ceilings.append(predict_pass(engine, blocks))
-    rates = [r["images_per_sec"] for r in stream_round.results]
-    paired = sorted((rate / ((ceilings[i] + ceilings[i + 1]) / 2), i) for i, rate in enumerate(rates))
-    ratio, middle = paired[len(paired) // 2]
+    ratios = paired_ratios([r["images_per_sec"] for r in stream_round.results], ceilings)
+    middle = median_index(ratios)
+    ratio = ratios[middle]
     summary, ceiling = stream_round.results[middle], (ceilings[middle] + ceilings[middle + 1]) / 2
     benchmark.extra_info.update(stream_round.info(middle, runtime=runtime, precision=precision, mode="stream",
                                                   ceiling_images_per_sec=round(ceiling, 1)))

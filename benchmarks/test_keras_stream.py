@@ -9,8 +9,10 @@ the decoding and the receiver cost.
 
 The gates compare figures measured in the same run (never a wall-clock constant):
 micro-batched ÷ per-image ≥ 50× on the same ResNet20 text stream, micro-batched ≥ 0.65× the
-ceiling, binary ≥ 0.90× the ceiling, and at a fixed 200 img/s the p99 latency stays within
-the batch wait plus one full batch's inference time.  Model files not there yet (our trained
+ceiling, binary ≥ 0.90× the ceiling (each round divided by the ceiling passes just before and
+after it, the median of three rounds gated, three more rounds confirming a fall before it
+fails), and at a fixed 200 img/s the p99 latency stays within the batch wait plus one full
+batch's inference time.  Model files not there yet (our trained
 models) skip with the reason.  ``pytest benchmarks -k keras`` runs exactly these.
 """
 
@@ -19,12 +21,13 @@ from __future__ import annotations
 import math
 import statistics
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pytest
 
-from fixtures.bench import StreamCase, StreamRound, assert_ratio, timed_classify
+from fixtures.bench import StreamCase, StreamRound, assert_ratio, median_index, paired_ratios, timed_classify
 from fixtures.data import MODELS as OUR_MODELS
 from fixtures.data import SHARED_MODELS
 
@@ -185,56 +188,111 @@ def test_keras_ceiling(benchmark, keras_engines, model_inputs, sizes, model):
 # --------------------------------------------------------------------------- the gates
 
 
-def paired_rounds(engine, case: StreamCase, x: np.ndarray, rounds: int = 2, benchmark=None) -> tuple[dict, float]:
-    """Stream ``rounds`` rounds, each between two ceiling passes; return the fastest round and its
-    ceiling (the mean of the passes just before and just after it).
+#: Rounds of each wire in the ratio gate; the median round's ratio is gated.
+GATE_ROUNDS = 3
+#: Rounds added once when the median falls below its floor: a fall is confirmed before it fails CI.
+CONFIRM_ROUNDS = 3
 
-    On a shared machine the neighbours' load moves both figures by tens of percent within
-    seconds; pairing each round with the ceiling measured around it, rather than with the
-    best ceiling of the whole run, compares the two under the same conditions.  The pass
-    before a round runs once its sender listens, so nothing else happens in between.
+
+@dataclass
+class PairedRounds:
+    """Streamed rounds of one case, each with the in-memory ceiling measured around it."""
+
+    results: list[dict]  # each round's summary
+    ratios: list[float]  # each round's images/s ÷ the mean of the passes just before and after it
+    passes: list[float]  # the ceiling passes, one before each round and one after the last
+
+    @property
+    def middle(self) -> int:
+        return median_index(self.ratios)
+
+    @property
+    def summary(self) -> dict:
+        return self.results[self.middle]
+
+    @property
+    def ratio(self) -> float:
+        return self.ratios[self.middle]
+
+    @property
+    def ceiling(self) -> float:
+        return self.summary["images_per_sec"] / self.ratio
+
+    def record(self) -> dict:
+        """What extra_info keeps of every round, so a gate's value can be checked by hand."""
+        return {"round_images_per_sec": [round(r["images_per_sec"], 1) for r in self.results],
+                "ceiling_passes": [round(c, 1) for c in self.passes],
+                "round_ratios": [round(r, 3) for r in self.ratios]}
+
+
+def paired_rounds(engine, case: StreamCase, x: np.ndarray, rounds: int = GATE_ROUNDS, benchmark=None,
+                  floor: float | None = None) -> PairedRounds:
+    """Stream ``rounds`` rounds, each between two ceiling passes; the gate takes the median round's
+    ratio to the passes around it.
+
+    When ``floor`` is given and that median falls below it, ``CONFIRM_ROUNDS`` more rounds run and
+    the median of all of them decides: a real fall (a slower receiver) stays below the floor in
+    every round, while one busy second of the shared machine moved the first rounds alone (CI once
+    measured 0.88 for a ratio that the runs before and after it measured at 1.01).  The pass before
+    a round runs once its sender listens, so nothing else happens in between; the last pass of the
+    first rounds is the first pass of the confirming ones.
     """
     stream_round = StreamRound(engine, case)
-    ceilings: list[float] = []
+    passes: list[float] = []
 
     def setup():
         stream_round.setup()
-        ceilings.append(ceiling_images_per_sec(engine, x, passes=1))
+        if len(passes) == len(stream_round.results):  # no pass since the last round yet
+            passes.append(ceiling_images_per_sec(engine, x, passes=1))
         return (), {}
+
+    def stream(n: int) -> None:
+        for _ in range(n):
+            setup()
+            stream_round()
+        passes.append(ceiling_images_per_sec(engine, x, passes=1))
 
     if benchmark is not None:
         benchmark.pedantic(stream_round, setup=setup, rounds=rounds, iterations=1)
         benchmark.extra_info.update(stream_round.info())
+        passes.append(ceiling_images_per_sec(engine, x, passes=1))
     else:
-        for _ in range(rounds):
-            setup()
-            stream_round()
-    ceilings.append(ceiling_images_per_sec(engine, x, passes=1))
-    done = len(stream_round.results)  # fewer than ``rounds`` when pytest-benchmark is disabled (one call)
-    around = [(ceilings[i] + ceilings[i + 1]) / 2 for i in range(done)]
-    best = max(range(done), key=lambda i: stream_round.results[i]["images_per_sec"])
-    return stream_round.results[best], around[best]
+        stream(rounds)
+
+    def paired() -> PairedRounds:
+        rates = [r["images_per_sec"] for r in stream_round.results]
+        return PairedRounds(list(stream_round.results), paired_ratios(rates, passes), list(passes))
+
+    measured = paired()
+    if floor is not None and measured.ratio < floor:
+        stream(CONFIRM_ROUNDS)
+        measured = paired()
+    return measured
 
 
 @pytest.mark.parametrize("model", ["legacy-h5", "resnet20"])  # the CI gate runs on our own ResNet20 too
 def test_keras_speedup_and_ceiling_ratios(benchmark, keras_engines, model_inputs, sizes, model):
-    """ResNet20, one run: micro-batched text ÷ per-image text ≥ 50×, text ≥ 0.65× and binary ≥ 0.90× the ceiling."""
+    """ResNet20, one run: micro-batched text ÷ per-image text ≥ 50×, text ≥ 0.65× and binary ≥ 0.90× the
+    ceiling measured around each round (the median of three rounds, confirmed by three more when it falls)."""
     micro, single = keras_engines(model, sizes.batch), keras_engines(model, 1)
     x, _ = model_inputs(micro, min(sizes.images, 1_000))
-    text, text_ceiling = paired_rounds(micro, stream_case(micro, "text", sizes.images, sizes.batch), x,
-                                       benchmark=benchmark)
-    binary, binary_ceiling = paired_rounds(micro, stream_case(micro, "binary", sizes.images, sizes.batch), x)
+    text = paired_rounds(micro, stream_case(micro, "text", sizes.images, sizes.batch), x,
+                         benchmark=benchmark, floor=MIN_TEXT_OF_CEILING)
+    binary = paired_rounds(micro, stream_case(micro, "binary", sizes.images, sizes.batch), x,
+                           floor=MIN_BINARY_OF_CEILING)
     per_image = stream_once(single, stream_case(single, "text", per_image_count(sizes), 1))
     benchmark.extra_info.update(mode="micro-batch", per_image_images_per_sec=per_image["images_per_sec"],
-                                binary_images_per_sec=binary["images_per_sec"],
-                                ceiling_images_per_sec=round(text_ceiling, 1),
-                                binary_ceiling_images_per_sec=round(binary_ceiling, 1))
-    for summary, n in ((text, sizes.images), (binary, sizes.images), (per_image, per_image_count(sizes))):
+                                binary_images_per_sec=binary.summary["images_per_sec"],
+                                ceiling_images_per_sec=round(text.ceiling, 1),
+                                binary_ceiling_images_per_sec=round(binary.ceiling, 1),
+                                text_rounds=text.record(), binary_rounds=binary.record())
+    for summary, n in ((text.summary, sizes.images), (binary.summary, sizes.images),
+                       (per_image, per_image_count(sizes))):
         check_accounting(summary, n)
     gates = (
-        ("microbatch_over_per_image", text["images_per_sec"] / per_image["images_per_sec"], MIN_SPEEDUP),
-        ("microbatch_over_ceiling", text["images_per_sec"] / text_ceiling, MIN_TEXT_OF_CEILING),
-        ("binary_over_ceiling", binary["images_per_sec"] / binary_ceiling, MIN_BINARY_OF_CEILING),
+        ("microbatch_over_per_image", text.summary["images_per_sec"] / per_image["images_per_sec"], MIN_SPEEDUP),
+        ("microbatch_over_ceiling", text.ratio, MIN_TEXT_OF_CEILING),
+        ("binary_over_ceiling", binary.ratio, MIN_BINARY_OF_CEILING),
     )
     for name, value, floor in gates:  # record all three before any fails
         benchmark.extra_info.setdefault("gates", {})[name] = {"value": round(value, 3), "floor": floor}
@@ -259,8 +317,7 @@ def test_keras_fixed_rate_latency(benchmark, keras_engines, model_inputs, sizes,
     engine.warmup()
     stream_round = StreamRound(engine, stream_case(engine, "text", images, sizes.batch, rate=sizes.rate))
     benchmark.pedantic(stream_round, setup=stream_round.setup, rounds=FIXED_RATE_ROUNDS, iterations=1)
-    middle = sorted(range(len(stream_round.results)), key=lambda i: stream_round.results[i]["p99_ms"])[
-        len(stream_round.results) // 2]
+    middle = median_index([r["p99_ms"] for r in stream_round.results])
     summary = stream_round.results[middle]
     benchmark.extra_info.update(stream_round.info(middle))
     batch_ms = batch_inference_ms(engine, x)

@@ -117,6 +117,7 @@ def test_swa_warm_start_delivers_the_mean_of_its_epochs_and_says_so_in_the_card(
     assert "swa: delivering the mean of 3 epochs" in longer.stdout
     card = json.loads(out.with_suffix(".json").read_text())
     assert card["swa_epochs_averaged"] == 3 and card["settings"]["swa_epochs"] == 3 and card["epochs"] == 3
+    assert card["swa_score_every"] == 5  # the default: how often the mean was scored on the test set
     assert "stochastic weight averaging" in card["recipe"] and card["previous_runs"][0]["epochs"] == 1
     assert not (tmp_path / "cnn.swa.npz").exists()  # a finished run keeps no checkpoint files
     assert "swa: removed the running mean with the checkpoint" in longer.stdout  # and says what that means

@@ -449,10 +449,11 @@ def train(name: str, epochs: int | None = None, batch_size: int | None = None, o
         used = recompute_batchnorm(model, train_ds)
         print(f"swa: delivering the mean of {average.count} epochs (BatchNormalization statistics from {used} "
               "training batches)", flush=True)
-    return finalize(name, model, s, state, p, (x_test, y_test), keep_checkpoint=keep_checkpoint or finalize_only)
+    return finalize(name, model, s, state, p, (x_test, y_test), keep_checkpoint=keep_checkpoint or finalize_only,
+                    swa_score_every=swa_score_every)
 
 
-def finalize(name, model, s, state, p, test, keep_checkpoint=False) -> dict:
+def finalize(name, model, s, state, p, test, keep_checkpoint=False, swa_score_every: int = 5) -> dict:
     import keras
     import tensorflow as tf
 
@@ -504,6 +505,9 @@ def finalize(name, model, s, state, p, test, keep_checkpoint=False) -> dict:
         info["length_changes"] = state["length_changes"]
     if s.get("swa_epochs"):
         info["swa_epochs_averaged"] = WeightAverage(p["swa"]).count
+        # The progress scores (history's swa_val_acc) are test-set scores: a reader of the card must know how
+        # often the running mean was looked at, since a stopping point chosen in view of them is test-set selection.
+        info["swa_score_every"] = swa_score_every
     _write_json(p["sidecar"], info)
     if finished and not keep_checkpoint:
         for k in ("ckpt", "state", "swa"):
