@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fixtures.bench import StreamCase, StreamRound, assert_ratio, median_index, paired_ratios, timed_classify
+from fixtures.bench import PairedRounds, StreamCase, assert_ratio, timed_classify
 from fixtures.data import MODELS as OUR_MODELS
 from fixtures.data import SHARED_MODELS
 
@@ -319,7 +319,8 @@ def test_edge_stream(benchmark, fastest, cifar_test, sizes, model, wire):
     only difference. Each round is divided by the mean of the passes just before and after it and
     the gate takes the median round: on the shared 2-core machine the speed of both drifts by ±15%
     from one second to the next, together, so a ratio of neighbours holds where best ÷ best or a
-    CI-sized round of a third of a second did not.
+    CI-sized round of a third of a second did not.  A binary median below its floor is confirmed by
+    seven more rounds, the median of all fourteen deciding (:class:`fixtures.bench.PairedRounds`).
     """
     (runtime, precision), engine = fastest(model)
     fmt, v2 = WIRES[wire]
@@ -327,24 +328,15 @@ def test_edge_stream(benchmark, fastest, cifar_test, sizes, model, wire):
     case = StreamCase(images=images, fmt=fmt, v2=v2, batch=sizes.batch, max_wait_ms=MAX_WAIT_MS,
                       subtract_mean=fmt == "%f" and engine.transform == "unit_minus_mean")
     blocks = wire_blocks(cifar_test, engine, fmt, images, sizes.batch)
-    stream_round, ceilings = StreamRound(engine, case), []
-
-    def setup():
-        stream_round.setup()
-        ceilings.append(predict_pass(engine, blocks))
-        return (), {}
-
-    benchmark.pedantic(stream_round, setup=setup, rounds=STREAM_ROUNDS, iterations=1)
-    ceilings.append(predict_pass(engine, blocks))
-    ratios = paired_ratios([r["images_per_sec"] for r in stream_round.results], ceilings)
-    middle = median_index(ratios)
-    ratio = ratios[middle]
-    summary, ceiling = stream_round.results[middle], (ceilings[middle] + ceilings[middle + 1]) / 2
-    benchmark.extra_info.update(stream_round.info(middle, runtime=runtime, precision=precision, mode="stream",
-                                                  ceiling_images_per_sec=round(ceiling, 1)))
+    paired = PairedRounds(engine, case, lambda: predict_pass(engine, blocks))
+    paired.run(STREAM_ROUNDS, benchmark, floor=MIN_BINARY_OF_CEILING if wire == "binary" else None,
+               confirm=STREAM_ROUNDS)
+    summary, ratio = paired.summary, paired.ratio
+    benchmark.extra_info.update(paired.stream_round.info(paired.middle, runtime=runtime, precision=precision,
+                                                         mode="stream",
+                                                         ceiling_images_per_sec=round(paired.ceiling, 1)))
     benchmark.extra_info["engine"] = f"{runtime} {precision}"
-    benchmark.extra_info["round_images_per_sec"] = [round(r["images_per_sec"], 1) for r in stream_round.results]
-    benchmark.extra_info["ceiling_passes"] = [round(c, 1) for c in ceilings]
+    benchmark.extra_info.update(paired.record())
     assert summary["rejected"] == 0 and summary["lost"] == 0
     assert summary["classified"] == images == summary["sender"]["sent"]
     assert summary["accuracy"] >= card_floor(model, images) - 0.01  # int8 may sit a little under fp32

@@ -21,13 +21,12 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pytest
 
-from fixtures.bench import StreamCase, StreamRound, assert_ratio, median_index, paired_ratios, timed_classify
+from fixtures.bench import PairedRounds, StreamCase, StreamRound, assert_ratio, median_index, timed_classify
 from fixtures.data import MODELS as OUR_MODELS
 from fixtures.data import SHARED_MODELS
 
@@ -194,80 +193,14 @@ GATE_ROUNDS = 3
 CONFIRM_ROUNDS = 3
 
 
-@dataclass
-class PairedRounds:
-    """Streamed rounds of one case, each with the in-memory ceiling measured around it."""
-
-    results: list[dict]  # each round's summary
-    ratios: list[float]  # each round's images/s ÷ the mean of the passes just before and after it
-    passes: list[float]  # the ceiling passes, one before each round and one after the last
-
-    @property
-    def middle(self) -> int:
-        return median_index(self.ratios)
-
-    @property
-    def summary(self) -> dict:
-        return self.results[self.middle]
-
-    @property
-    def ratio(self) -> float:
-        return self.ratios[self.middle]
-
-    @property
-    def ceiling(self) -> float:
-        return self.summary["images_per_sec"] / self.ratio
-
-    def record(self) -> dict:
-        """What extra_info keeps of every round, so a gate's value can be checked by hand."""
-        return {"round_images_per_sec": [round(r["images_per_sec"], 1) for r in self.results],
-                "ceiling_passes": [round(c, 1) for c in self.passes],
-                "round_ratios": [round(r, 3) for r in self.ratios]}
-
-
-def paired_rounds(engine, case: StreamCase, x: np.ndarray, rounds: int = GATE_ROUNDS, benchmark=None,
-                  floor: float | None = None) -> PairedRounds:
-    """Stream ``rounds`` rounds, each between two ceiling passes; the gate takes the median round's
-    ratio to the passes around it.
-
-    When ``floor`` is given and that median falls below it, ``CONFIRM_ROUNDS`` more rounds run and
-    the median of all of them decides: a real fall (a slower receiver) stays below the floor in
-    every round, while one busy second of the shared machine moved the first rounds alone (CI once
-    measured 0.88 for a ratio that the runs before and after it measured at 1.01).  The pass before
-    a round runs once its sender listens, so nothing else happens in between; the last pass of the
-    first rounds is the first pass of the confirming ones.
-    """
-    stream_round = StreamRound(engine, case)
-    passes: list[float] = []
-
-    def setup():
-        stream_round.setup()
-        if len(passes) == len(stream_round.results):  # no pass since the last round yet
-            passes.append(ceiling_images_per_sec(engine, x, passes=1))
-        return (), {}
-
-    def stream(n: int) -> None:
-        for _ in range(n):
-            setup()
-            stream_round()
-        passes.append(ceiling_images_per_sec(engine, x, passes=1))
-
+def paired_rounds(engine, case: StreamCase, x: np.ndarray, benchmark=None, floor: float | None = None) -> PairedRounds:
+    """``GATE_ROUNDS`` rounds of ``case``, each between two ceiling passes over ``x``, confirmed by
+    ``CONFIRM_ROUNDS`` more when the median ratio falls below ``floor`` (:class:`PairedRounds`)."""
+    paired = PairedRounds(engine, case, lambda: ceiling_images_per_sec(engine, x, passes=1))
+    paired.run(GATE_ROUNDS, benchmark, floor=floor, confirm=CONFIRM_ROUNDS)
     if benchmark is not None:
-        benchmark.pedantic(stream_round, setup=setup, rounds=rounds, iterations=1)
-        benchmark.extra_info.update(stream_round.info())
-        passes.append(ceiling_images_per_sec(engine, x, passes=1))
-    else:
-        stream(rounds)
-
-    def paired() -> PairedRounds:
-        rates = [r["images_per_sec"] for r in stream_round.results]
-        return PairedRounds(list(stream_round.results), paired_ratios(rates, passes), list(passes))
-
-    measured = paired()
-    if floor is not None and measured.ratio < floor:
-        stream(CONFIRM_ROUNDS)
-        measured = paired()
-    return measured
+        benchmark.extra_info.update(paired.stream_round.info())
+    return paired
 
 
 @pytest.mark.parametrize("model", ["legacy-h5", "resnet20"])  # the CI gate runs on our own ResNet20 too

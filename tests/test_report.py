@@ -263,3 +263,28 @@ def test_the_machine_label_names_the_cpu_flag_that_sets_inference_speed():
     zen4 = {**cpu, "flags": ["avx2", "avx512f", "avx512_bf16"]}
     assert machine_label({"cpu": zen4}) == "2-core AMD EPYC (avx512_bf16)"
     assert machine_label({"cpu": cpu}) == "2-core AMD EPYC"
+
+
+def test_a_round_is_divided_by_the_passes_around_it_and_the_gate_takes_the_median():
+    from fixtures.bench import median_index, paired_ratios
+
+    ratios = paired_ratios([90.0, 50.0, 100.0], [100.0, 100.0, 100.0, 100.0])
+    assert ratios == [0.9, 0.5, 1.0] and median_index(ratios) == 0  # neither the stalled round nor the lucky one
+    assert median_index([3.0, 1.0, 2.0, 4.0]) == 0  # the upper median (3.0) of an even count
+    with pytest.raises(ValueError, match="3 rounds need 4 passes"):
+        paired_ratios([1.0, 2.0, 3.0], [1.0, 2.0, 3.0])
+
+
+@pytest.mark.parametrize(("ceiling", "rounds_run"), [(1e12, 4), (1.0, 2)])
+def test_a_median_below_its_floor_is_confirmed_by_more_rounds_before_it_fails(ceiling, rounds_run):
+    """Real sender, real receiver (null engine); the in-memory pass is scripted so that the median falls
+    (a ceiling no stream reaches) or holds: only a fall runs the confirming rounds, and every round still
+    has a pass before and after it (the last pass of the first rounds is the first of the confirming)."""
+    from fixtures.bench import PairedRounds, StreamCase
+    from iotbench.engines.null import NullEngine
+
+    paired = PairedRounds(NullEngine(), StreamCase(images=300, batch=64), lambda: ceiling)
+    paired.run(2, floor=0.9, confirm=2)
+    assert len(paired.results) == rounds_run and len(paired.passes) == rounds_run + 1
+    assert all(r["classified"] == 300 for r in paired.results)
+    assert (paired.ratio < 0.9) == (rounds_run == 4)
