@@ -49,7 +49,8 @@ def test_filter_drops_the_chatter_and_traces_and_keeps_everything_else():
     assert [line for line in ours if JvmOutputFilter().keep(line)] == ours  # unknown lines and blank lines pass
 
 
-#: What bigdl-core's C code printed (fd 2) when MKL-DNN refused our ResNet20 twin, then the Scala program's line.
+#: What bigdl-core's C code printed (fd 2) when MKL-DNN refused our ResNet20 twin's fused graph (before the Scala
+#: program learnt to run it unfused; a refused fused trial still prints these frames), then the program's line.
 NATIVE_TRACE_THEN_OUR_ERROR = [
     "Obtained 3 stack frames.\n",
     "[FRAME 0] /tmp/mkldnn.native.17351269511707752972/libjdnn.so(throw_exception_if_failed+0xb7) [0x7fad082084b3]\n",

@@ -86,9 +86,10 @@ def configure_scala_stream(p: argparse.ArgumentParser) -> None:
                    help="give up when the sender cannot be reached for this many seconds (0: keep trying)")
     p.add_argument("--max-rate", type=int, default=0, help="cap on lines/s the Spark receiver accepts (0: none)")
     p.add_argument("--bigdl-engine", choices=BIGDL_ENGINES, default="mklblas",
-                   help="BigDL's compute engine: mklblas, or mkldnn (the model converted for MKL-DNN inference; "
-                        "refused in one line, before the stream starts, for a model MKL-DNN cannot run, such as "
-                        "our ResNet20 twin)")
+                   help="BigDL's compute engine: mklblas, or mkldnn (the model converted for MKL-DNN inference, "
+                        "unfused when MKL-DNN refuses its fused graph, as for our ResNet20 twin; refused in one line, "
+                        "before the stream starts, for a model MKL-DNN cannot run, such as the imported BigDL 0.8 "
+                        "model)")
     p.add_argument("--initial-rate", type=int, default=200,
                    help="lines/s the receiver accepts until Spark's backpressure has measured the processing rate")
     _spark_options(p, "3g")

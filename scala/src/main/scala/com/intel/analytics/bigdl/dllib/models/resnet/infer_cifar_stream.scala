@@ -73,7 +73,8 @@ object infer_cifar_stream {
       "rate (default: 200); a sender at max rate then runs at the rate the classifier sustains")
       .action((x, c) => c.copy(initialRate = x))
     opt[String]("bigdlEngine").text("BigDL's compute engine: mklblas (default) or mkldnn (the model converted for " +
-      "MKL-DNN inference; refused in one line when MKL-DNN cannot run it, as for our ResNet20 twin)")
+      "MKL-DNN inference, unfused when MKL-DNN refuses its fused graph, as for our ResNet20 twin; refused in one " +
+      "line when MKL-DNN cannot run it at all, as for the imported BigDL 0.8 model)")
       .action((x, c) => c.copy(bigdlEngine = x))
     help("help").text("print this usage text")
   }
