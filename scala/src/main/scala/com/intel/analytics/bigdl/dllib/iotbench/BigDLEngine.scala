@@ -145,11 +145,16 @@ object BigDLEngine {
   /** Whether MKL-DNN's library refused a primitive descriptor (its one message, "[mkldnn] ..."). */
   private def refusedByMklDnn(e: Throwable): Boolean = rootMessage(e).startsWith("[mkldnn]")
 
-  private def rootMessage(e: Throwable): String = {
+  /** The innermost cause of `e`: the exception BigDL's wrappers (UnKnownException, ExecutionException) carry. */
+  def rootCause(e: Throwable): Throwable = {
     var root = e
     while (root.getCause != null && root.getCause != root) root = root.getCause
-    Option(root.getMessage).map(_.linesIterator.next().trim).getOrElse("")
+    root
   }
+
+  /** The first line of the root cause's message ("" when it has none). */
+  def rootMessage(e: Throwable): String =
+    Option(rootCause(e).getMessage).flatMap(_.linesIterator.toSeq.headOption).map(_.trim).getOrElse("")
 
   /** `model` converted for MKL-DNN inference (see `forInference`), not yet compiled. */
   private def convert(model: Model): Model = {

@@ -126,10 +126,8 @@ object infer_cifar_stream {
       None
     } catch {
       case e: Throwable =>
-        var root: Throwable = e
-        while (root.getCause != null && root.getCause != root) root = root.getCause
-        Some(s"BigDL's mkldnn engine cannot run ${param.model}: ${root.getClass.getSimpleName}: " +
-          s"${Option(root.getMessage).map(_.linesIterator.next()).getOrElse("")} (use --bigdl-engine mklblas)")
+        Some(s"BigDL's mkldnn engine cannot run ${param.model}: ${BigDLEngine.rootCause(e).getClass.getSimpleName}: " +
+          s"${BigDLEngine.rootMessage(e)} (use --bigdl-engine mklblas)")
     }
 
   def classify(sc: SparkContext, param: Params, bcModel: ModelBroadcast[Float], perCall: Int): Int = {
