@@ -174,6 +174,16 @@ def test_stream_classifier_takes_the_jvm_sender(scala_jar, bigdl_resnet20, tmp_p
     assert s["bigdl_engine"] == bigdl_engine  # what the JVM ran (BigDLEngine.current)
     if bigdl_engine == "mkldnn":
         assert "running it unfused" in run.stderr, run.stderr[-2000:]
+        # the refused fused trial made bigdl-core print its native frames (a bare spark-submit shows them); the
+        # filter of `iotbench infer scala-stream` drops every one of them and keeps our line
+        from iotbench.spark.logs import JvmOutputFilter
+
+        lines = run.stderr.splitlines()
+        assert any("[FRAME" in line for line in lines), run.stderr[-2000:]
+        keep = JvmOutputFilter().keep  # one filter per stream, as run_filtered uses it
+        kept = [line for line in lines if keep(line)]
+        assert not any("[FRAME" in line or "stack frames" in line for line in kept), kept[-20:]
+        assert any("running it unfused" in line for line in kept)
 
 
 @pytest.mark.parametrize("jvm_output", ["filtered", "all"])

@@ -147,6 +147,10 @@ def make_optimizer(keras, OneCycle, kind, lr, weight_decay, total_steps, hold_lr
     raise ValueError(f"unknown optimizer {kind!r}")
 
 
+#: Score the SWA running mean every this many averaged epochs (a test-set score: see the card's history).
+SWA_SCORE_EVERY = 5
+
+
 def recipe_text(s: dict) -> str:
     swa_only = (s.get("swa_epochs") or 0) >= s["epochs"]
     opt = ("SGD momentum 0.9 nesterov" if s["optimizer"] == "sgd" else "AdamW") + (
@@ -306,7 +310,7 @@ def train(name: str, epochs: int | None = None, batch_size: int | None = None, o
           weight_decay: float | None = None, limit: int | None = None, augment: bool = True,
           keep_checkpoint: bool = False, finalize_only: bool = False, verbose: int = 2,
           precision: str | None = None, swa_epochs: int | None = None, swa_lr: float | None = None,
-          swa_score_every: int = 5) -> dict:
+          swa_score_every: int = SWA_SCORE_EVERY) -> dict:
     """Train ``name`` and deliver it with its card; ``swa_score_every`` scores the running mean every that many
     averaged epochs (a progress line only, about a minute and a half of ResNet20 on two cores; 0: never)."""
     if swa_score_every < 0:
@@ -453,7 +457,8 @@ def train(name: str, epochs: int | None = None, batch_size: int | None = None, o
                     swa_score_every=swa_score_every)
 
 
-def finalize(name, model, s, state, p, test, keep_checkpoint=False, swa_score_every: int = 5) -> dict:
+def finalize(name, model, s, state, p, test, keep_checkpoint=False,
+             swa_score_every: int = SWA_SCORE_EVERY) -> dict:
     import keras
     import tensorflow as tf
 
@@ -552,7 +557,7 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
                          "the mean of their end-of-epoch weights, with BatchNormalization statistics recomputed "
                          "(K = --epochs with --resume on a finished model: SWA from its weights)")
     ap.add_argument("--swa-lr", type=float, help="constant learning rate of the SWA epochs (e.g. peak lr / 2.5)")
-    ap.add_argument("--swa-score-every", type=int, default=5, metavar="N",
+    ap.add_argument("--swa-score-every", type=int, default=SWA_SCORE_EVERY, metavar="N",
                     help="score the running mean on the test set every N averaged epochs, a progress line that "
                          "recomputes BatchNormalization statistics (default 5; 0: never)")
     ap.add_argument("--verbose", type=int, default=2, choices=[0, 1, 2], help="Keras fit verbosity")
